@@ -1,0 +1,92 @@
+"""`jupyter accel-gateway`: a headless jupyter_server serving kernels of one accelerator host."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+from jupyter_server.serverapp import ServerApp
+from jupyter_server.serverapp import aliases as server_aliases
+from jupyter_server.serverapp import flags as server_flags
+from traitlets import default
+
+from ._version import __version__
+
+aliases = dict(server_aliases)
+aliases.update(
+    {
+        "token": "IdentityProvider.token",
+        "workspace": "ServerApp.root_dir",
+    }
+)
+
+
+def is_loopback(ip: str) -> bool:
+    if ip in ("localhost", ""):
+        return ip == "localhost"
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        try:
+            return ipaddress.ip_address(socket.gethostbyname(ip)).is_loopback
+        except OSError:
+            return False
+
+
+class AccelGatewayApp(ServerApp):
+    """jupyter_server with only the accel_gateway extension: no UI, no other extensions."""
+
+    name = "jupyter-accel-gateway"
+    version = __version__
+    description = "Serve Jupyter kernels, devices, metrics and mounts of this accelerator host."
+    aliases = aliases
+    flags = server_flags
+
+    @default("open_browser")
+    def _default_open_browser(self):
+        return False
+
+    @default("allow_root")
+    def _default_allow_root(self):
+        # Headless and token-protected; GPU hosts and containers commonly run as root.
+        return True
+
+    @default("ip")
+    def _default_ip(self):
+        return "127.0.0.1"
+
+    @default("kernel_websocket_connection_class")
+    def _default_kernel_websocket_connection_class(self):
+        return "accel_gateway.websocket.NoDelayWebsocketConnection"
+
+    @default("kernel_manager_class")
+    def _default_kernel_manager_class(self):
+        return "accel_gateway.kernels.AccelKernelManager"
+
+    @default("terminals_enabled")
+    def _default_terminals_enabled(self):
+        return False
+
+    def find_server_extensions(self) -> None:
+        # Only our own extension: never JupyterLab's, nor jupyterlab_accel's, even when installed.
+        self.jpserver_extensions = {"accel_gateway": True}
+
+    def initialize(self, argv=None, find_extensions=True, new_httpserver=True, starter_extension=None):
+        super().initialize(argv, find_extensions, new_httpserver, starter_extension)
+        token = self.identity_provider.token
+        if not is_loopback(self.ip) and (not token or self.identity_provider.token_generated):
+            self.log.critical(
+                "A token is required when listening beyond loopback (ip=%s): pass --token or set "
+                "JUPYTER_TOKEN.",
+                self.ip,
+            )
+            self.exit(1)
+
+    def start_app(self) -> None:
+        super().start_app()
+        if self.identity_provider.token_generated:
+            # Only a generated token is printed: the operator has no other way to learn it.
+            print(f"accel-gateway token: {self.identity_provider.token}", flush=True)
+
+
+main = launch_new_instance = AccelGatewayApp.launch_instance

@@ -1,0 +1,18 @@
+"""The gateway starts, serves kernels over the standard API, and enforces its token."""
+from tests.support.kernel_ws import KernelClient
+
+
+def test_kernel_runs_cell(gateway):
+    r = gateway.api("POST", "/api/kernels", json={"name": "python3"})
+    assert r.status_code == 201, r.text
+    kid = r.json()["id"]
+    with KernelClient(gateway.url, kid, gateway.token) as kc:
+        assert kc.eval("6*7") == "42"
+    assert gateway.api("DELETE", f"/api/kernels/{kid}").status_code == 204
+
+
+def test_token_required(gateway):
+    import requests
+    assert requests.get(gateway.url + "/api/kernels", timeout=10).status_code in (401, 403)
+    bad = {"Authorization": "token nope"}
+    assert requests.get(gateway.url + "/api/kernels", headers=bad, timeout=10).status_code in (401, 403)

@@ -1,0 +1,81 @@
+"""A plain Jupyter websocket client (legacy JSON protocol), as any standard client speaks it."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import websocket
+
+
+def _msg(msg_type: str, content: dict, session: str) -> dict:
+    return {
+        "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "test",
+                   "session": session, "date": "", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "content": content, "channel": "shell", "buffers": [],
+    }
+
+
+class KernelClient:
+    """One websocket to /api/kernels/{id}/channels."""
+
+    def __init__(self, base_url: str, kernel_id: str, token: str, timeout: float = 60):
+        self.session = uuid.uuid4().hex
+        ws_url = base_url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
+        self.ws = websocket.create_connection(
+            ws_url, header=[f"Authorization: token {token}"], timeout=timeout,
+            enable_multithread=True)
+        self.ws.settimeout(timeout)
+
+    def close(self):
+        self.ws.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def recv(self) -> dict:
+        return json.loads(self.ws.recv())
+
+    def execute(self, code: str, timeout: float = 60, on_message=None) -> dict:
+        """Run code; return {'reply', 'stdout', 'stderr', 'outputs', 'messages'} once idle."""
+        req = _msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                       "user_expressions": {}, "allow_stdin": False,
+                                       "stop_on_error": True}, self.session)
+        msg_id = req["header"]["msg_id"]
+        self.ws.send(json.dumps(req))
+        result = {"reply": None, "stdout": "", "stderr": "", "outputs": [], "messages": []}
+        idle = False
+        deadline = time.monotonic() + timeout
+        while not (idle and result["reply"] is not None):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no reply within {timeout}s; got {result['messages'][-5:]}")
+            m = self.recv()
+            if on_message:
+                on_message(m)
+            if m.get("parent_header", {}).get("msg_id") != msg_id:
+                result["messages"].append(m)
+                continue
+            result["messages"].append(m)
+            t = m["header"]["msg_type"]
+            if t == "execute_reply":
+                result["reply"] = m["content"]
+            elif t == "status" and m["content"]["execution_state"] == "idle":
+                idle = True
+            elif t == "stream":
+                result[m["content"]["name"]] += m["content"]["text"]
+            elif t in ("execute_result", "display_data", "error"):
+                result["outputs"].append(m["content"])
+        return result
+
+    def eval(self, expr: str, timeout: float = 60) -> str:
+        """The text/plain repr of an expression's value."""
+        r = self.execute(expr, timeout)
+        if r["reply"]["status"] != "ok":
+            raise RuntimeError(r["reply"])
+        for out in r["outputs"]:
+            if "data" in out:
+                return out["data"]["text/plain"]
+        raise RuntimeError(f"no value: {r}")
