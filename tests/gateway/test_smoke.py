@@ -16,3 +16,9 @@ def test_token_required(gateway):
     assert requests.get(gateway.url + "/api/kernels", timeout=10).status_code in (401, 403)
     bad = {"Authorization": "token nope"}
     assert requests.get(gateway.url + "/api/kernels", headers=bad, timeout=10).status_code in (401, 403)
+
+
+def test_v1_protocol(gateway):
+    kid = gateway.api("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
+    with KernelClient(gateway.url, kid, gateway.token, protocol="v1") as kc:
+        assert kc.eval("'ab' * 2") == "'abab'"

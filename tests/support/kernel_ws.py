@@ -6,6 +6,12 @@ import time
 import uuid
 
 import websocket
+from jupyter_server.services.kernels.connection.base import (
+    deserialize_msg_from_ws_v1,
+    serialize_msg_to_ws_v1,
+)
+
+V1 = "v1.kernel.websocket.jupyter.org"
 
 
 def _msg(msg_type: str, content: dict, session: str) -> dict:
@@ -17,15 +23,22 @@ def _msg(msg_type: str, content: dict, session: str) -> dict:
 
 
 class KernelClient:
-    """One websocket to /api/kernels/{id}/channels."""
+    """One websocket to /api/kernels/{id}/channels.
 
-    def __init__(self, base_url: str, kernel_id: str, token: str, timeout: float = 60):
+    protocol: "json" (legacy, what simple clients speak) or "v1" (JupyterLab's binary framing).
+    """
+
+    def __init__(self, base_url: str, kernel_id: str, token: str, timeout: float = 60,
+                 protocol: str = "json"):
         self.session = uuid.uuid4().hex
         ws_url = base_url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
         self.ws = websocket.create_connection(
             ws_url, header=[f"Authorization: token {token}"], timeout=timeout,
-            enable_multithread=True)
+            enable_multithread=True, subprotocols=[V1] if protocol == "v1" else None)
         self.ws.settimeout(timeout)
+        self.v1 = protocol == "v1" and self.ws.getsubprotocol() == V1
+        if protocol == "v1" and not self.v1:
+            raise RuntimeError("server did not accept the v1 kernel websocket protocol")
 
     def close(self):
         self.ws.close()
@@ -36,8 +49,21 @@ class KernelClient:
     def __exit__(self, *a):
         self.close()
 
+    def send(self, msg: dict) -> None:
+        if self.v1:
+            parts = [json.dumps(msg[k]).encode() for k in ("header", "parent_header", "metadata", "content")]
+            self.ws.send_binary(serialize_msg_to_ws_v1(parts, msg["channel"]))
+        else:
+            self.ws.send(json.dumps(msg))
+
     def recv(self) -> dict:
-        return json.loads(self.ws.recv())
+        data = self.ws.recv()
+        if not self.v1:
+            return json.loads(data)
+        channel, parts = deserialize_msg_from_ws_v1(data)
+        header, parent, metadata, content = (json.loads(p) for p in parts[:4])
+        return {"channel": channel, "header": header, "parent_header": parent,
+                "metadata": metadata, "content": content, "buffers": parts[4:]}
 
     def execute(self, code: str, timeout: float = 60, on_message=None) -> dict:
         """Run code; return {'reply', 'stdout', 'stderr', 'outputs', 'messages'} once idle."""
@@ -45,7 +71,7 @@ class KernelClient:
                                        "user_expressions": {}, "allow_stdin": False,
                                        "stop_on_error": True}, self.session)
         msg_id = req["header"]["msg_id"]
-        self.ws.send(json.dumps(req))
+        self.send(req)
         result = {"reply": None, "stdout": "", "stderr": "", "outputs": [], "messages": []}
         idle = False
         deadline = time.monotonic() + timeout
