@@ -11,6 +11,13 @@ from jupyter_server.serverapp import flags as server_flags
 from traitlets import default
 
 from ._version import __version__
+from .allocation import DeviceAllocator
+from .devices import DeviceSelector
+from .devices.nvidia import NvidiaBackend
+from .devices.tpu import TpuBackend
+from .limits import KernelLimits
+from .metrics import MetricsSampler
+from .runtime import RuntimeInfo
 
 aliases = dict(server_aliases)
 aliases.update(
@@ -41,6 +48,8 @@ class AccelGatewayApp(ServerApp):
     description = "Serve Jupyter kernels, devices, metrics and mounts of this accelerator host."
     aliases = aliases
     flags = server_flags
+    classes = [*ServerApp.classes, DeviceSelector, NvidiaBackend, TpuBackend, DeviceAllocator,
+               KernelLimits, MetricsSampler, RuntimeInfo]
 
     @default("open_browser")
     def _default_open_browser(self):

