@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from jupyter_server.auth.decorator import authorized, ws_authenticated
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.services.kernels.handlers import MainKernelHandler
 from jupyter_server.utils import ensure_async, url_escape, url_path_join
@@ -77,7 +77,7 @@ class KernelStartHandler(MainKernelHandler):
         self.finish(json.dumps(model, default=str))
 
 
-class MetricsStreamHandler(WebSocketMixin, WebSocketHandler, APIHandler):
+class MetricsStreamHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """One JSON sample per interval, from the gateway's single sampler."""
 
     auth_resource = AUTH_RESOURCE
