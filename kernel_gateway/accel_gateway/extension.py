@@ -20,6 +20,7 @@ from .runtime import RuntimeInfo
 FEATURE_SETUPS = [
     "accel_gateway.handlers.setup_core",
     "accel_gateway.handlers.setup_metrics",
+    "accel_gateway.mounts.setup_mounts",
 ]
 
 
