@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -156,9 +155,10 @@ class MountManager(LoggingConfigurable):
         requested = body.get("mode", "auto")
         if requested not in ("auto", "fuse", "sync"):
             raise MountError("mode must be auto, fuse or sync")
-        source = parse_source(body.get("source"), body.get("config"), self.server_remotes(),
-                              self.allow_local_sources)
         path = resolve_mount_point(self.workspace, body.get("mount_point"), self.default_mount_point)
+        remotes = await asyncio.to_thread(self.server_remotes)
+        source = parse_source(body.get("source"), body.get("config"), remotes,
+                              self.allow_local_sources)
         mode = self._pick_mode(requested, self.fuse_problem())
 
         existing = self.by_path(path)
@@ -191,8 +191,7 @@ class MountManager(LoggingConfigurable):
                 await asyncio.to_thread(engine.start, float(timeout))
         except BaseException:
             self.mounts.pop(mid, None)
-            if mode == "fuse":
-                await asyncio.to_thread(engine.stop, 0)
+            await asyncio.to_thread(engine.stop)
             raise
         m.state = "mounted"
         m.event("mounted", f"{source.spec} at {self.rel(path)} ({'live' if engine.live else SYNC_LABEL})")
@@ -230,7 +229,7 @@ class MountManager(LoggingConfigurable):
             m.state = "unmounting"
             try:
                 await asyncio.to_thread(m.engine.flush, timeout or self.flush_timeout)
-                await asyncio.to_thread(m.engine.stop, 0.001 if not m.engine.live else 0)
+                await asyncio.to_thread(m.engine.unmount)
             except BaseException as e:
                 m.state = "mounted"
                 m.error = str(e)
@@ -244,12 +243,12 @@ class MountManager(LoggingConfigurable):
             try:
                 async with m.lock:
                     await asyncio.to_thread(m.engine.flush, self.flush_timeout)
-                    await asyncio.to_thread(m.engine.stop, 0)
+                    await asyncio.to_thread(m.engine.stop)
                 self.log.info("Flushed and stopped mount %s", m.mount_point)
             except Exception as e:
                 self.log.error("Mount %s: flush at shutdown failed (%s); unsent files stay in %s "
                                "and go up at the next mount", m.mount_point, e, self.state_dir)
-                await asyncio.to_thread(m.engine.stop, 0)
+                await asyncio.to_thread(m.engine.stop)
         self.mounts.clear()
         for t in self._tasks:
             t.cancel()
@@ -313,6 +312,3 @@ class MountManager(LoggingConfigurable):
                     m.error = str(e)
                     m.event("sync_failed", str(e))
 
-
-def rmtree_quiet(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -143,7 +143,7 @@ class RcloneMount:
             if os.path.ismount(self.mount_point) and self._rc_ready():
                 return
             time.sleep(0.05)
-        self.stop(flush_timeout=0)
+        self.stop()
         raise MountError(f"mount did not come up within {timeout:g}s", "timeout", 504)
 
     def _rc_ready(self) -> bool:
@@ -168,10 +168,8 @@ class RcloneMount:
             return "mount point is no longer mounted"
         return None
 
-    def stop(self, flush_timeout: float = 60) -> None:
-        """Flush (unless 0), unmount and end rclone. Dirty files left stay in the cache dir."""
-        if flush_timeout and self.proc and self.proc.poll() is None:
-            self.flush(flush_timeout)
+    def stop(self) -> None:
+        """Unmount and end rclone (callers flush first). Dirty files stay in the cache dir."""
         if is_mounted(self.mount_point):
             force_unmount(self.mount_point)
         if self.proc is not None:
@@ -187,6 +185,9 @@ class RcloneMount:
                         continue
         if is_mounted(self.mount_point):
             force_unmount(self.mount_point)
+
+    def unmount(self) -> None:
+        self.stop()
 
     # -- rc API ---------------------------------------------------------------------------
     def rc(self, method: str, timeout: float = 10, **params) -> dict:

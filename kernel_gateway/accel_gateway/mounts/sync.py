@@ -202,43 +202,33 @@ class SyncMount:
         return {"uploads_in_progress": 0, "uploads_queued": n, "errored_files": 0,
                 "conflicts": list(self.conflicts[-20:])}
 
-    def stop(self, flush_timeout: float = 60) -> None:
-        """Push what changed, then clear the local copy (like an unmount leaves an empty folder).
-
-        The folder is first moved aside, so a write racing the unmount lands in no half-state;
-        anything changed there is pushed before it is removed. If a push fails nothing is removed.
-        """
-        if flush_timeout:
-            self.flush(flush_timeout)
+    def stop(self) -> None:
+        """End syncing; the local copy and manifest stay, so a later mount resumes."""
         with self._lock:
             self._stopped = True
-            if self.readonly or not flush_timeout:
-                aside = None
-            else:
-                aside = self.mount_point.rstrip("/") + f".unmounting-{os.getpid()}"
-                os.replace(self.mount_point, aside)
-                os.makedirs(self.mount_point, exist_ok=True)
-        if aside:
+
+    def unmount(self) -> None:
+        """After a flush: push any last change, then clear the local copy (an unmount leaves an
+        empty folder). The folder is first moved aside, so a write racing the unmount lands in no
+        half-state; what changed there is pushed before removal. A failed push removes nothing.
+        """
+        with self._lock:
+            self._stopped = True
+            aside = self.mount_point.rstrip("/") + f".unmounting-{os.getpid()}"
+            os.replace(self.mount_point, aside)
+            os.makedirs(self.mount_point, exist_ok=True)
             root, self.mount_point = self.mount_point, aside
             try:
-                with self._lock:
-                    changed = self.changed_local()
-                    if changed:
-                        self._copy(aside, self._remote(), changed)
+                changed = [] if self.readonly else self.changed_local()
+                self._copy(aside, self._remote(), changed)
             except Exception:
-                self.mount_point = root
                 os.rmdir(root)
                 os.replace(aside, root)
+                self._stopped = False
                 raise
-            self.mount_point = root
+            finally:
+                self.mount_point = root
             shutil.rmtree(aside, ignore_errors=True)
-            try:
-                os.remove(self.manifest_file)
-            except FileNotFoundError:
-                pass
-        elif self.readonly and flush_timeout:
-            shutil.rmtree(self.mount_point, ignore_errors=True)
-            os.makedirs(self.mount_point, exist_ok=True)
             try:
                 os.remove(self.manifest_file)
             except FileNotFoundError:
