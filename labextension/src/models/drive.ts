@@ -1,0 +1,162 @@
+/**
+ * A contents drive over the current runtime's workspace (`/accel/runtimes/{name}/contents`),
+ * so the stock file browser, uploader (chunked) and editors work on the runtime's disk.
+ */
+import { Contents, Drive, ServerConnection } from '@jupyterlab/services';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { APIError, requestAPI, runtimePath } from '../api';
+
+export const DRIVE_NAME = 'AccelRuntime';
+
+export class RuntimeDrive implements Contents.IDrive {
+  readonly name = DRIVE_NAME;
+
+  constructor(readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+
+  /** The runtime whose files this drive shows; null shows nothing. */
+  get runtime(): string | null {
+    return this._runtime;
+  }
+
+  set runtime(name: string | null) {
+    if (name === this._runtime) {
+      return;
+    }
+    this._inner?.dispose();
+    this._inner = null;
+    this._runtime = name;
+    if (name) {
+      this._inner = new Drive({
+        name: DRIVE_NAME,
+        serverSettings: this.serverSettings,
+        apiEndpoint: runtimePath(name, 'contents')
+      });
+      this._inner.fileChanged.connect((_, args) => this._fileChanged.emit(args));
+    }
+    this._runtimeChanged.emit(name);
+  }
+
+  get runtimeChanged(): ISignal<this, string | null> {
+    return this._runtimeChanged;
+  }
+
+  get fileChanged(): ISignal<this, Contents.IChangedArgs> {
+    return this._fileChanged;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  dispose(): void {
+    this._isDisposed = true;
+    this._inner?.dispose();
+    Signal.clearData(this);
+  }
+
+  get(localPath: string, options?: Contents.IFetchOptions): Promise<Contents.IModel> {
+    if (!this._inner) {
+      // No runtime: an empty folder, so the browser shows nothing rather than an error.
+      return Promise.resolve({
+        name: '', path: '', type: 'directory', format: 'json', content: [], writable: false,
+        created: '', last_modified: '', mimetype: ''
+      });
+    }
+    return this._inner.get(localPath, options);
+  }
+
+  /** A blob URL of the file's bytes, fetched through the authenticated contents proxy. */
+  async getDownloadUrl(localPath: string): Promise<string> {
+    const model = await this.drive().get(localPath, { type: 'file', format: 'base64', content: true });
+    const bytes = Uint8Array.from(atob(String(model.content ?? '').replace(/\s/g, '')), c => c.charCodeAt(0));
+    return URL.createObjectURL(new Blob([bytes], { type: model.mimetype || 'application/octet-stream' }));
+  }
+
+  newUntitled(options?: Contents.ICreateOptions): Promise<Contents.IModel> {
+    return this.drive().newUntitled(options);
+  }
+
+  delete(localPath: string): Promise<void> {
+    return this.drive().delete(localPath);
+  }
+
+  rename(oldLocalPath: string, newLocalPath: string): Promise<Contents.IModel> {
+    return this.drive().rename(oldLocalPath, newLocalPath);
+  }
+
+  save(localPath: string, options?: Partial<Contents.IModel>): Promise<Contents.IModel> {
+    return this.drive().save(localPath, options);
+  }
+
+  copy(localPath: string, toLocalDir: string): Promise<Contents.IModel> {
+    return this.drive().copy(localPath, toLocalDir);
+  }
+
+  createCheckpoint(localPath: string): Promise<Contents.ICheckpointModel> {
+    return this.drive().createCheckpoint(localPath);
+  }
+
+  listCheckpoints(localPath: string): Promise<Contents.ICheckpointModel[]> {
+    return this.drive().listCheckpoints(localPath).catch(() => []);
+  }
+
+  restoreCheckpoint(localPath: string, checkpointID: string): Promise<void> {
+    return this.drive().restoreCheckpoint(localPath, checkpointID);
+  }
+
+  deleteCheckpoint(localPath: string, checkpointID: string): Promise<void> {
+    return this.drive().deleteCheckpoint(localPath, checkpointID);
+  }
+
+  private drive(): Drive {
+    if (!this._inner) {
+      throw new APIError('No runtime: open a notebook that runs on a runtime', 400);
+    }
+    return this._inner;
+  }
+
+  private _runtime: string | null = null;
+  private _inner: Drive | null = null;
+  private _isDisposed = false;
+  private _fileChanged = new Signal<this, Contents.IChangedArgs>(this);
+  private _runtimeChanged = new Signal<this, string | null>(this);
+}
+
+/** Mounts of a runtime (`/accel/runtimes/{name}/mounts`). */
+export interface IMount {
+  id: string;
+  mount_point?: string;
+  provider?: string;
+  state?: string;
+  pending_uploads?: number;
+  [key: string]: unknown;
+}
+
+export class MountsModel {
+  constructor(readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+
+  /** null when the runtime does not support mounts (501/404). */
+  async list(runtime: string): Promise<{ mounts: IMount[]; storages: unknown[] } | null> {
+    try {
+      const data = await requestAPI<any>(runtimePath(runtime, 'mounts'), {}, this.serverSettings);
+      if (Array.isArray(data)) {
+        return { mounts: data, storages: [] };
+      }
+      return { mounts: data?.mounts ?? [], storages: data?.storages ?? data?.configured ?? [] };
+    } catch (error) {
+      if (error instanceof APIError && (error.status === 501 || error.status === 404)) {
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  mount(runtime: string, body: { [key: string]: unknown }): Promise<IMount> {
+    return requestAPI<IMount>(runtimePath(runtime, 'mounts'), { method: 'POST', body: JSON.stringify(body) }, this.serverSettings);
+  }
+
+  unmount(runtime: string, id: string): Promise<void> {
+    return requestAPI<void>(runtimePath(runtime, 'mounts', encodeURIComponent(id)), { method: 'DELETE' }, this.serverSettings);
+  }
+}

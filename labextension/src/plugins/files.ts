@@ -1,0 +1,150 @@
+/** Left-sidebar Files panel of the current runtime's workspace, with Mount drive. */
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  createToolbarFactory,
+  Dialog,
+  IToolbarWidgetRegistry,
+  Notification,
+  setToolbar,
+  showDialog,
+  showErrorMessage
+} from '@jupyterlab/apputils';
+import { FileBrowser, IFileBrowserFactory, Uploader } from '@jupyterlab/filebrowser';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
+
+import { DRIVE_NAME, MountsModel, RuntimeDrive } from '../models/drive';
+import { CommandIDs, IAccelRuntimes } from '../tokens';
+import { FormBody, IField } from '../views/forms';
+import { RuntimeFilesPanel } from '../views/filesPanel';
+
+const TOOLBAR = 'AccelRuntimeFiles';
+
+async function mountDialog(mounts: MountsModel, runtime: string | null, trans: TranslationBundle): Promise<void> {
+  if (!runtime) {
+    await showErrorMessage(trans.__('Mount drive'), trans.__('The current notebook runs locally: pick a runtime first.'));
+    return;
+  }
+  let state: Awaited<ReturnType<MountsModel['list']>>;
+  try {
+    state = await mounts.list(runtime);
+  } catch (error) {
+    await showErrorMessage(trans.__('Mount drive'), error as Error);
+    return;
+  }
+  if (!state) {
+    await showDialog({
+      title: trans.__('Mount drive'),
+      body: trans.__('This runtime does not support mounts.'),
+      buttons: [Dialog.okButton({ label: trans.__('OK') })]
+    });
+    return;
+  }
+  const storages = (state.storages as any[]).map(s => (typeof s === 'string' ? s : String(s.name ?? s.id)));
+  const fields: IField[] = [
+    {
+      name: 'storage',
+      label: trans.__('Configured storage'),
+      type: 'select',
+      options: [
+        { value: '', label: trans.__('(enter a provider below)') },
+        ...storages.map(s => ({ value: s, label: s }))
+      ],
+      value: storages[0] ?? ''
+    },
+    {
+      name: 'provider',
+      label: trans.__('Provider'),
+      type: 'select',
+      options: ['s3', 'webdav', 'gcs', 'drive', 'local'].map(p => ({ value: p, label: p }))
+    },
+    { name: 'remote', label: trans.__('Bucket or remote path'), placeholder: 'my-bucket/data' },
+    { name: 'endpoint', label: trans.__('Endpoint URL (optional)') },
+    { name: 'access_key', label: trans.__('Access key / user') },
+    { name: 'secret', label: trans.__('Secret / password'), type: 'password' },
+    { name: 'mount_point', label: trans.__('Mount point'), value: 'drive' }
+  ];
+  const existing = state.mounts.length
+    ? trans.__('Mounted: %1', state.mounts.map(m => `${m.mount_point ?? m.id}${m.pending_uploads ? ` (${m.pending_uploads} pending)` : ''}`).join(', '))
+    : trans.__('Mount cloud storage into the runtime\'s workspace (like /content/drive on Colab).');
+  const result = await showDialog({
+    title: trans.__('Mount drive'),
+    body: new FormBody(fields, existing),
+    buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.okButton({ label: trans.__('Mount') })]
+  });
+  if (!result.button.accept || !result.value) {
+    return;
+  }
+  const v = result.value as { [k: string]: string };
+  const body = v.storage
+    ? { storage: v.storage, mount_point: v.mount_point }
+    : {
+        provider: v.provider,
+        remote: v.remote,
+        mount_point: v.mount_point,
+        config: Object.fromEntries(
+          Object.entries({ endpoint: v.endpoint, access_key_id: v.access_key, secret_access_key: v.secret }).filter(
+            ([, x]) => !!x
+          )
+        )
+      };
+  const work = mounts.mount(runtime, body);
+  Notification.promise(work.then(() => null), {
+    pending: { message: trans.__('Mounting %1…', v.mount_point), options: { autoClose: false } },
+    success: { message: () => trans.__('Mounted %1', v.mount_point), options: { autoClose: 3000 } },
+    error: { message: (e: any) => trans.__('Mount failed: %1', e?.message ?? String(e)), options: { autoClose: false } }
+  });
+  await work.catch(() => undefined);
+}
+
+export const filesPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyterlab-accel:files',
+  description: 'Files panel of the current runtime\'s workspace, with Mount drive.',
+  autoStart: true,
+  requires: [IAccelRuntimes, IFileBrowserFactory],
+  optional: [IToolbarWidgetRegistry, ISettingRegistry, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    runtimes: IAccelRuntimes,
+    factory: IFileBrowserFactory,
+    toolbarRegistry: IToolbarWidgetRegistry | null,
+    settingRegistry: ISettingRegistry | null,
+    translator: ITranslator | null
+  ) => {
+    const trans = (translator ?? nullTranslator).load('jupyterlab_accel');
+    const drive = new RuntimeDrive(app.serviceManager.serverSettings);
+    app.serviceManager.contents.addDrive(drive);
+    const mounts = new MountsModel(app.serviceManager.serverSettings);
+    const browser = factory.createFileBrowser('accel-runtime-files', { driveName: DRIVE_NAME, restore: false });
+    const panel = new RuntimeFilesPanel(browser, drive, trans);
+    drive.runtime = runtimes.current;
+    runtimes.currentChanged.connect((_, name) => (drive.runtime = name));
+
+    const { commands } = app;
+    commands.addCommand(CommandIDs.mountDrive, {
+      label: trans.__('Mount drive'),
+      caption: trans.__('Mount cloud storage into the runtime'),
+      execute: () => mountDialog(mounts, drive.runtime, trans)
+    });
+    commands.addCommand(CommandIDs.newFolder, {
+      label: trans.__('New folder'),
+      caption: trans.__('New folder on the runtime'),
+      isEnabled: () => !!drive.runtime,
+      execute: () => browser.createNewDirectory()
+    });
+    commands.addCommand(CommandIDs.refreshFiles, {
+      label: trans.__('Refresh'),
+      caption: trans.__('Refresh the runtime\'s files'),
+      execute: () => browser.model.refresh()
+    });
+    drive.runtimeChanged.connect(() => commands.notifyCommandChanged(CommandIDs.newFolder));
+
+    if (toolbarRegistry && settingRegistry) {
+      toolbarRegistry.addFactory(TOOLBAR, 'uploader', (b: FileBrowser) => new Uploader({ model: b.model, translator: translator ?? undefined }));
+      setToolbar(browser, createToolbarFactory(toolbarRegistry, settingRegistry, TOOLBAR, filesPlugin.id, translator ?? nullTranslator));
+    } else {
+      browser.toolbar.addItem('uploader', new Uploader({ model: browser.model, translator: translator ?? undefined }));
+    }
+    app.shell.add(panel, 'left', { rank: 150, type: 'Runtime files' });
+  }
+};
