@@ -10,4 +10,6 @@ def _jupyter_labextension_paths():
 
 
 def _jupyter_server_extension_points():
-    return [{"module": "jupyterlab_accel.extension"}]
+    from .extension import AccelExtension
+
+    return [{"module": "jupyterlab_accel", "app": AccelExtension}]

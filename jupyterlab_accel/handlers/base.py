@@ -1,0 +1,65 @@
+"""Shared plumbing of the /accel handlers: the registry and managers from settings, JSON
+errors, the "not supported by this runtime" answer."""
+from __future__ import annotations
+
+import json
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..runtime import Runtime
+
+AUTH_RESOURCE = "accel"
+NOT_SUPPORTED = "not supported by this runtime"
+
+
+class AccelHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def registry(self):
+        return self.settings["accel_registry"]
+
+    @property
+    def hub(self):
+        return self.settings["accel_metrics_hub"]
+
+    def json_body(self):
+        try:
+            return json.loads(self.request.body or b"null")
+        except ValueError:
+            raise web.HTTPError(400, "request body is not valid JSON") from None
+
+    async def runtime(self, name: str, *, healthy: bool = False, accel: bool = False) -> Runtime:
+        rt = self.registry.get(name)
+        if rt is None:
+            raise web.HTTPError(404, f"no runtime named {name!r}")
+        if healthy or accel:
+            await self.registry.check(rt)
+            if not rt.healthy:
+                raise web.HTTPError(503, f"runtime {name!r} is unavailable: {rt.error}")
+            if accel and not rt.supports_accel:
+                raise web.HTTPError(501, NOT_SUPPORTED)
+        return rt
+
+    def write_json(self, data, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    async def relay_json(self, rt: Runtime, path: str, method: str = "GET", body=None,
+                         **kw) -> None:
+        """A small JSON request passed through; the runtime's status and body come back."""
+        try:
+            resp = await rt.fetch(self.registry.http, path, method, body=body, timeout=60, **kw)
+        except OSError as e:
+            rt.mark_unhealthy(f"unreachable: {e}")
+            raise web.HTTPError(502, f"runtime {rt.name!r} unreachable: {e}") from None
+        if resp.code == 404 and not rt.supports_accel:
+            raise web.HTTPError(501, NOT_SUPPORTED)
+        self.set_status(resp.code)
+        if resp.code == 204 or not resp.body:
+            self.finish()
+            return
+        self.set_header("Content-Type", resp.headers.get("Content-Type", "application/json"))
+        self.finish(resp.body)

@@ -1,0 +1,52 @@
+"""GET/POST /accel/runtimes, GET/DELETE /accel/runtimes/{name}: tokens never leave the server."""
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..runtime import RuntimeError_
+from .base import AccelHandler
+
+
+class RuntimesHandler(AccelHandler):
+    @web.authenticated
+    @authorized
+    async def get(self):
+        rts = await self.registry.check_all()
+        self.write_json([rt.public_model() for rt in rts])
+
+    @web.authenticated
+    @authorized
+    async def post(self):
+        body = self.json_body()
+        if isinstance(body, dict) and self.registry.get(body.get("name")) is not None:
+            raise web.HTTPError(409, f"a runtime named {body.get('name')!r} already exists")
+        try:
+            rt = self.registry.add_user_runtime(body)
+        except (RuntimeError_, TypeError) as e:
+            raise web.HTTPError(400, str(e)) from None
+        await self.registry.check(rt, 0)
+        self.write_json(rt.public_model(), 201)
+
+
+class RuntimeHandler(AccelHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name):
+        rt = await self.runtime(name)
+        await self.registry.check(rt)
+        self.write_json(rt.public_model())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name):
+        rt = await self.runtime(name)
+        if not rt.removable:
+            raise web.HTTPError(
+                403, f"runtime {name!r} comes from the server configuration; it cannot be removed here")
+        km = self.kernel_manager
+        if hasattr(km, "shutdown_runtime_kernels"):
+            await km.shutdown_runtime_kernels(name)
+        self.registry.remove_user_runtime(name)
+        self.set_status(204)
+        self.finish()

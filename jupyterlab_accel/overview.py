@@ -1,0 +1,98 @@
+"""Every kernel on every runtime, joined with this server's sessions: runtime, start time,
+last activity, expiry (from the gateway's /api/accel/kernels) and cost so far."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+
+from jupyter_core.utils import ensure_async
+
+from .runtime import Runtime
+
+
+def _parse_time(value) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def cost(price_per_hour: float | None, started, now: datetime | None = None) -> float | None:
+    start = _parse_time(started)
+    if price_per_hour is None or start is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    return round(max(0.0, (now - start).total_seconds()) / 3600 * price_per_hour, 4)
+
+
+async def runtime_kernels(rt: Runtime, http, timeout: float) -> list[dict] | None:
+    """The runtime's kernels (/api/accel/kernels, else the standard /api/kernels); None if down."""
+    paths = ["/api/accel/kernels", "/api/kernels"] if rt.supports_accel else ["/api/kernels"]
+    for path in paths:
+        try:
+            resp = await rt.fetch(http, path, timeout=timeout)
+        except OSError:
+            return None
+        if resp.code == 200:
+            try:
+                return json.loads(resp.body)
+            except ValueError:
+                return None
+    return None
+
+
+async def all_sessions(registry, km, sm, timeout: float = 2.0) -> list[dict]:
+    await registry.check_all()
+    rts = [rt for rt in registry.all() if rt.healthy]
+    listed = await asyncio.gather(*(runtime_kernels(rt, registry.http, timeout) for rt in rts))
+    sessions = {s["kernel"]["id"]: s for s in await sm.list_sessions() if s.get("kernel")}
+    remote = km.remote_kernels() if hasattr(km, "remote_kernels") else {}
+    rows = []
+    for rt, kernels in zip(rts, listed):
+        for k in kernels or []:
+            kid = k.get("id")
+            ours = remote.get(kid)
+            s = sessions.get(kid, {})
+            started = k.get("started") or (ours.started if ours else None)
+            rows.append({
+                "kernel_id": kid, "session_id": s.get("id"), "path": s.get("path"),
+                "kernel_name": ours.kernel_name if ours else f"accel--{rt.name}--{k.get('name')}",
+                "runtime": rt.name, "started": started,
+                "last_activity": k.get("last_activity"),
+                "execution_state": k.get("execution_state"),
+                "expires_at": k.get("expires_at"), "expiry_reason": k.get("expiry_reason"),
+                "cost": cost(rt.price_per_hour, started),
+            })
+    # Kernels of this server itself (stock local kernels) are listed too, runtime null.
+    for kid in list(getattr(km, "_kernels", {})):
+        try:
+            model = await ensure_async(km.kernel_model(kid))
+        except Exception:  # noqa: BLE001 - a kernel that just went away
+            continue
+        s = sessions.get(kid, {})
+        rows.append({"kernel_id": kid, "session_id": s.get("id"), "path": s.get("path"),
+                     "kernel_name": model.get("name"), "runtime": None, "started": None,
+                     "last_activity": model.get("last_activity"),
+                     "execution_state": model.get("execution_state"), "expires_at": None,
+                     "expiry_reason": None, "cost": None})
+    return rows
+
+
+async def find_runtime_of(registry, km, kernel_id: str, timeout: float = 2.0) -> Runtime | None:
+    """The runtime a kernel is on: from our map, else by asking every healthy runtime."""
+    rk = km.remote_kernel(kernel_id) if hasattr(km, "remote_kernel") else None
+    if rk is not None:
+        return rk.rt
+    await registry.check_all()
+    rts = [rt for rt in registry.all() if rt.healthy]
+    listed = await asyncio.gather(*(runtime_kernels(rt, registry.http, timeout) for rt in rts))
+    for rt, kernels in zip(rts, listed):
+        if any(k.get("id") == kernel_id for k in kernels or []):
+            return rt
+    return None

@@ -1,0 +1,117 @@
+"""Kernels routed to their runtime: namespaced specs, sessions, change runtime type (PATCH),
+stock gateways, plain standard clients, large outputs through the relay."""
+import psutil
+import pytest
+
+from tests.server.conftest import get_json, is_descendant, start_session
+from tests.support.kernel_ws import KernelClient
+
+PID = "import os; os.getpid()"
+
+
+def test_kernelspecs_are_namespaced_and_say_where(env3):
+    specs = get_json(env3["server"], "/api/kernelspecs")["kernelspecs"]
+    assert "python3" in specs, "local jupyter_server specs stay available"
+    a = specs["accel--a--python3"]
+    assert a["name"] == "accel--a--python3"
+    assert a["spec"]["display_name"].endswith("· CPU · A box"), a["spec"]["display_name"]
+    meta = a["spec"]["metadata"]["accel"]
+    assert (meta["runtime"], meta["accelerator"], meta["shape"]) == ("a", "none", "standard")
+    stock = specs["accel--stock--python3"]
+    assert stock["spec"]["display_name"].endswith("· Stock KG")
+    assert stock["spec"]["metadata"]["accel"]["accelerator"] is None
+    # one spec by name, and its logo served through this server
+    one = get_json(env3["server"], "/api/kernelspecs/accel--b--python3")
+    assert one["spec"]["metadata"]["accel"]["runtime"] == "b"
+    logo = env3["server"].api("GET", "/kernelspecs/accel--b--python3/logo-64x64.png")
+    assert logo.status_code == 200 and logo.content[:4] == b"\x89PNG"
+    assert env3["server"].api("GET", "/api/kernelspecs/accel--nope--python3").status_code == 404
+
+
+def test_session_moves_between_runtimes_with_patch(env3):
+    server, a, b = env3["server"], env3["a"], env3["b"]
+    s = start_session(server, "accel--a--python3", "move.ipynb")
+    kid_a = s["kernel"]["id"]
+    with KernelClient(server.url, kid_a, server.token) as kc:
+        pid_a = int(kc.eval(PID))
+    assert is_descendant(pid_a, a.pid), "the cell ran under runtime a's gateway"
+
+    r = server.api("PATCH", f"/api/sessions/{s['id']}", json={"kernel": {"name": "accel--b--python3"}})
+    assert r.status_code == 200, r.text
+    moved = r.json()
+    assert moved["id"] == s["id"] and moved["path"] == "move.ipynb"
+    kid_b = moved["kernel"]["id"]
+    assert kid_b != kid_a and moved["kernel"]["name"] == "accel--b--python3"
+    with KernelClient(server.url, kid_b, server.token, protocol="v1") as kc:
+        pid_b = int(kc.eval(PID))
+    assert is_descendant(pid_b, b.pid), "after PATCH the next cell runs under runtime b"
+    # the old kernel was shut down on a
+    assert kid_a not in [k["id"] for k in a.api("GET", "/api/kernels").json()]
+    psutil.wait_procs([psutil.Process(pid_a)], timeout=10) if psutil.pid_exists(pid_a) else None
+    assert not psutil.pid_exists(pid_a) or psutil.Process(pid_a).status() == psutil.STATUS_ZOMBIE
+    assert server.api("DELETE", f"/api/sessions/{s['id']}").status_code == 204
+    assert kid_b not in [k["id"] for k in b.api("GET", "/api/kernels").json()]
+
+
+def test_cell_on_stock_gateway(env3):
+    server, stock = env3["server"], env3["stock"]
+    s = start_session(server, "accel--stock--python3", "stock.ipynb")
+    kid = s["kernel"]["id"]
+    for protocol in ("json", "v1"):
+        with KernelClient(server.url, kid, server.token, protocol=protocol) as kc:
+            assert kc.eval("6*7") == "42"
+            assert is_descendant(int(kc.eval(PID)), stock.pid)
+    # interrupt and restart go to the stock gateway too
+    assert server.api("POST", f"/api/kernels/{kid}/interrupt").status_code == 204
+    assert server.api("POST", f"/api/kernels/{kid}/restart").status_code == 200
+    with KernelClient(server.url, kid, server.token) as kc:
+        assert kc.eval("1+1") == "2"
+    # /api/accel features answer cleanly on a stock gateway
+    r = server.api("GET", "/accel/runtimes/stock/metrics")
+    assert r.status_code == 501 and r.json()["message"] == "not supported by this runtime"
+    r = server.api("POST", f"/accel/kernels/{kid}/keepalive")
+    assert r.status_code == 501 and r.json()["message"] == "not supported by this runtime"
+    assert server.api("GET", "/accel/runtimes/stock/mounts").status_code == 501
+    assert server.api("DELETE", f"/api/sessions/{s['id']}").status_code == 204
+
+
+def test_plain_client_standard_api_only(env3):
+    """What VS Code does: REST + the standard websocket, nothing of ours."""
+    server, a = env3["server"], env3["a"]
+    names = server.api("GET", "/api/kernelspecs").json()["kernelspecs"]
+    remote = sorted(n for n in names if n.startswith("accel--a--"))
+    assert remote, names
+    r = server.api("POST", "/api/kernels", json={"name": remote[0]})
+    assert r.status_code == 201, r.text
+    kid = r.json()["id"]
+    assert r.json()["name"] == remote[0]
+    assert any(k["id"] == kid for k in server.api("GET", "/api/kernels").json())
+    with KernelClient(server.url, kid, server.token) as kc:
+        r1 = kc.execute("x = 21\nprint(x * 2)")
+        assert r1["stdout"] == "42\n"
+        assert is_descendant(int(kc.eval(PID)), a.pid)
+    model = server.api("GET", f"/api/kernels/{kid}").json()
+    assert model["name"] == remote[0] and model["execution_state"] in ("idle", "busy")
+    assert server.api("DELETE", f"/api/kernels/{kid}").status_code == 204
+    assert server.api("GET", f"/api/kernels/{kid}").status_code == 404
+    assert server.api("POST", "/api/kernels", json={"name": "accel--nope--python3"}).status_code == 404
+
+
+@pytest.mark.parametrize("protocol", ["json", "v1"])
+def test_50mb_output_arrives_whole(env3, protocol):
+    server = env3["server"]
+    r = server.api("POST", "/api/kernels", json={"name": "accel--a--python3"})
+    kid = r.json()["id"]
+    size = 50 * 1000 * 1000
+    code = ("from IPython.display import display\n"
+            f"display({{'text/plain': 'x' * {size}}}, raw=True)")
+    try:
+        with KernelClient(server.url, kid, server.token, timeout=120, protocol=protocol) as kc:
+            res = kc.execute(code, timeout=120)
+            assert res["reply"]["status"] == "ok"
+            outs = [o for o in res["outputs"] if "data" in o]
+            assert len(outs) == 1, "one single output message"
+            assert len(outs[0]["data"]["text/plain"]) == size
+            assert kc.eval("'still alive'") == "'still alive'"
+    finally:
+        server.api("DELETE", f"/api/kernels/{kid}")
