@@ -120,3 +120,22 @@ def test_metrics_stream_one_sampler_for_many_watchers(gateway_factory, fake_gpus
     idle_from = _calls(counter)
     time.sleep(4 * interval)
     assert _calls(counter) == idle_from
+
+
+def test_dead_kernel_releases_devices(gateway_factory, fake_gpus):
+    _, _, env = fake_gpus
+    gw = gateway_factory(NVML_DOUBLE, "--KernelRestarter.restart_limit=0",
+                         "--KernelRestarter.time_to_dead=0.3", env=env)
+    kid = _start(gw, {"KERNEL_ACCEL_DEVICES": "2"}).json()["id"]
+    assert _start(gw).json()["reason"] == "no_free_device"
+    with KernelClient(gw.url, kid, gw.token) as kc:
+        kc.send({"header": {"msg_id": "die", "msg_type": "execute_request", "session": kc.session,
+                            "username": "t", "date": "", "version": "5.3"},
+                 "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                 "content": {"code": "import os; os._exit(1)", "silent": False}})
+        deadline = time.monotonic() + 15
+        while gw.api("GET", "/api/accel/kernels").json():
+            assert time.monotonic() < deadline, "dead kernel still holds its devices"
+            time.sleep(0.2)
+    r = _start(gw, {"KERNEL_ACCEL_DEVICES": "2"})
+    assert r.status_code == 201, r.text
