@@ -11,6 +11,9 @@ from traitlets import Any, List, Unicode
 from .allocation import Refused, requested_count
 from .limits import Expiry, utcnow
 
+# The gateway's own secrets stay out of kernel processes.
+PRIVATE_ENV = ("JUPYTER_TOKEN", "JUPYTER_GATEWAY_AUTH_TOKEN")
+
 
 class AccelKernelManager(AsyncMappingKernelManager):
     """Kernels of this host. Each start reserves devices and passes the limits; each end
@@ -60,7 +63,8 @@ class AccelKernelManager(AsyncMappingKernelManager):
                        if self.allocator is not None else [])
         except Refused as e:
             raise web.HTTPError(503, e.message, reason=e.reason) from None
-        env = {**os.environ, **client_env}
+        env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+        env.update(client_env)
         if self.allocator is not None:
             env.update(self.allocator.env_for(devices))
         self._starting.add(kernel_id)

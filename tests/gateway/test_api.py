@@ -62,6 +62,8 @@ def test_runtime_without_accelerators(gateway):
     kid = gateway.api("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
     with KernelClient(gateway.url, kid, gateway.token) as kc:
         assert kc.eval("repr(__import__('os').environ.get('CUDA_VISIBLE_DEVICES'))") == '\'None\''
+        # The gateway's token does not leak into kernels.
+        assert kc.eval("'JUPYTER_TOKEN' in __import__('os').environ") == "False"
     [k] = gateway.api("GET", "/api/accel/kernels").json()
     assert k["id"] == kid and k["devices"] == [] and k["expiry_reason"] == "idle"
     r = gateway.api("POST", "/api/kernels", json={"env": {"KERNEL_ACCEL_DEVICES": "1"}})
