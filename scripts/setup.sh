@@ -18,7 +18,7 @@ fi
 
 python3 -m pip install -q --upgrade pip
 python3 -m pip install -q 'jupyterlab>=4.6,<5' 'hatchling>=1.21' 'hatch-jupyter-builder>=0.9' \
-    'hatch-nodejs-version>=0.3.2' 'jupyter-builder>=1.0'
+    'hatch-nodejs-version>=0.3.2' 'jupyter-builder>=1.0' editables
 python3 -m pip install -q -e ./kernel_gateway
 
 # The labextension: build it loudly here so a broken build fails setup, not later.
