@@ -5,6 +5,7 @@ import ipaddress
 import os
 import socket
 
+from jupyter_server.auth.identity import IdentityProvider
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.serverapp import aliases as server_aliases
 from jupyter_server.serverapp import flags as server_flags
@@ -15,6 +16,7 @@ from .allocation import DeviceAllocator
 from .devices import DeviceSelector
 from .devices.nvidia import NvidiaBackend
 from .devices.tpu import TpuBackend
+from .kernels import AccelKernelManager
 from .limits import KernelLimits
 from .metrics import MetricsSampler
 from .runtime import RuntimeInfo
@@ -48,7 +50,7 @@ class AccelGatewayApp(ServerApp):
     description = "Serve Jupyter kernels, devices, metrics and mounts of this accelerator host."
     aliases = aliases
     flags = server_flags
-    classes = [*ServerApp.classes, DeviceSelector, NvidiaBackend, TpuBackend, DeviceAllocator,
+    classes = [*ServerApp.classes, IdentityProvider, AccelKernelManager, DeviceSelector, NvidiaBackend, TpuBackend, DeviceAllocator,
                KernelLimits, MetricsSampler, RuntimeInfo]
 
     @default("open_browser")
