@@ -66,7 +66,7 @@ class KernelStartHandler(MainKernelHandler):
         if model is None:
             model = {}
         if not isinstance(model, dict):
-            raise web.HTTPError(400, "The body must be a JSON object")
+            raise web.HTTPError(400, "The body must be a JSON object", reason="bad_request")
         kernel_id = await ensure_async(km.start_kernel(
             kernel_name=model.get("name") or km.default_kernel_name, path=model.get("path"),
             kernel_id=model.get("kernel_id"), env=km.client_env(model.get("env"))))

@@ -41,7 +41,7 @@ class AccelKernelManager(AsyncMappingKernelManager):
         if env is None:
             return {}
         if not isinstance(env, dict):
-            raise web.HTTPError(400, "'env' must be an object of strings")
+            raise web.HTTPError(400, "'env' must be an object of strings", reason="bad_request")
         allowed = set(self.env_passthrough)
         return {str(k): str(v) for k, v in env.items()
                 if str(k).startswith("KERNEL_") or k in allowed}
@@ -54,7 +54,7 @@ class AccelKernelManager(AsyncMappingKernelManager):
         try:
             requested = requested_count(client_env)
         except ValueError as e:
-            raise web.HTTPError(400, str(e)) from None
+            raise web.HTTPError(400, str(e), reason="bad_request") from None
         # Admission and allocation run without an await between them: no two starts race.
         try:
             if self.limits is not None:
@@ -63,10 +63,11 @@ class AccelKernelManager(AsyncMappingKernelManager):
                        if self.allocator is not None else [])
         except Refused as e:
             raise web.HTTPError(503, e.message, reason=e.reason) from None
-        env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
-        env.update(client_env)
+        env = {**os.environ, **client_env}
         if self.allocator is not None:
             env.update(self.allocator.env_for(devices))
+        for name in PRIVATE_ENV:
+            env.pop(name, None)
         self._starting.add(kernel_id)
         try:
             kid = await super().start_kernel(kernel_id=kernel_id, path=path, env=env, **kwargs)

@@ -29,6 +29,7 @@ def test_errors_are_json_with_message(gateway):
     r = gateway.api("POST", "/api/kernels", json={"name": "python3",
                                                   "env": {"KERNEL_ACCEL_DEVICES": "two"}})
     assert r.status_code == 400 and "KERNEL_ACCEL_DEVICES" in r.json()["message"]
+    assert r.json()["reason"] == "bad_request"
     r = gateway.api("POST", "/api/kernels", json={"name": "python3", "env": ["x"]})
     assert r.status_code == 400 and "env" in r.json()["message"]
     assert gateway.api("GET", "/api/kernels").json() == []
@@ -58,8 +59,11 @@ def test_runtime_without_accelerators(gateway):
     assert info["limits"]["devices_per_kernel"] == 0
     assert {"runtime", "metrics", "kernels"} <= set(info["features"])
     assert "mounts" not in info["features"] or "mounts" in _registered_setups()
-    # A kernel still starts, sees no GPU variables and gets no devices.
-    kid = gateway.api("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
+    # A kernel (here through the sessions API) still starts, sees no GPU variables, no devices.
+    r = gateway.api("POST", "/api/sessions", json={"path": "a.ipynb", "type": "notebook",
+                                                   "kernel": {"name": "python3"}})
+    assert r.status_code == 201, r.text
+    kid = r.json()["kernel"]["id"]
     with KernelClient(gateway.url, kid, gateway.token) as kc:
         assert kc.eval("repr(__import__('os').environ.get('CUDA_VISIBLE_DEVICES'))") == '\'None\''
         # The gateway's token does not leak into kernels.
