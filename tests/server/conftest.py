@@ -41,7 +41,7 @@ def start_session(server, kernel_name: str, path: str = "nb.ipynb") -> dict:
     return r.json()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def env3(tmp_path_factory):
     """Two of our gateways (a, b), a stock kernel gateway and a server routing to all three."""
     tmp = tmp_path_factory.mktemp("env3")
