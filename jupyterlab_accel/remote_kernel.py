@@ -69,9 +69,12 @@ class RemoteKernel(LoggingConfigurable):
 
     async def refresh(self, timeout: float) -> None:
         """GET the kernel's model; a 404 means it is gone (culled, died, runtime restarted)."""
+        if not self.rt.healthy and time.monotonic() - self.rt.checked_at < 5:
+            return  # runtime known down just now: keep the last known model, do not wait
         try:
             resp = await self.rt.fetch(self.http, f"/api/kernels/{self.kernel_id}", timeout=timeout)
-        except OSError:
+        except OSError as e:
+            self.rt.mark_unhealthy(f"unreachable: {e}")
             return  # runtime unreachable: keep the last known model
         if resp.code == 404:
             self.gone = True
