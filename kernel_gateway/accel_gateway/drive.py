@@ -81,8 +81,11 @@ def _find(mount_point: str | None) -> list[dict]:
     all_ = mounts()
     if mount_point is None:
         return all_
-    target = os.path.realpath(mount_point)
-    found = [m for m in all_ if os.path.realpath(m["path"]) == target]
+    if os.path.isabs(mount_point):
+        target = os.path.realpath(mount_point)
+        found = [m for m in all_ if os.path.realpath(m["path"]) == target]
+    else:
+        found = [m for m in all_ if m["mount_point"] == os.path.normpath(mount_point)]
     if not found:
         raise DriveError(f"nothing is mounted at {mount_point}", "not_mounted")
     return found
@@ -90,13 +93,15 @@ def _find(mount_point: str | None) -> list[dict]:
 
 def mount(mount_point: str, source: str, config: dict | None = None, force_remount: bool = False,
           timeout: float = 120, readonly: bool = False, mode: str = "auto") -> dict:
-    """Mount `source` (REMOTE:PATH) at `mount_point` (inside the workspace); returns its status.
+    """Mount `source` (REMOTE:PATH) at `mount_point`: an absolute path inside the workspace, or
+    a path relative to the workspace. Returns the mount's status (see docs/mounts.md).
 
     config: backend settings for a source not configured on the server, e.g.
     {"type": "s3", "provider": "AWS", "access_key_id": ..., "secret_access_key": ...}.
     mode: "auto" (live where FUSE exists, else synced), "fuse" or "sync".
     """
-    body = {"mount_point": os.path.abspath(mount_point), "source": source,
+    # A relative mount point is relative to the workspace (the runtime's /content), as in the UI.
+    body = {"mount_point": mount_point, "source": source,
             "force_remount": force_remount, "timeout": timeout, "readonly": readonly, "mode": mode}
     if config is not None:
         body["config"] = config

@@ -194,6 +194,8 @@ class MountManager(LoggingConfigurable):
             await asyncio.to_thread(engine.stop)
             raise
         m.state = "mounted"
+        if getattr(engine, "salvaged", None):
+            m.event("salvaged", "uploaded from the cache: " + ", ".join(engine.salvaged[:20]))
         m.event("mounted", f"{source.spec} at {self.rel(path)} ({'live' if engine.live else SYNC_LABEL})")
         self.log.info("Mounted %s at %s (%s)", source.spec, path, mode)
         return m

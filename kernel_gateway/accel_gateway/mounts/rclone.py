@@ -6,6 +6,7 @@ random user and password that reach rclone through its environment (RCLONE_RC_US
 from __future__ import annotations
 
 import errno
+import json
 import os
 import secrets
 import shutil
@@ -104,11 +105,13 @@ class RcloneMount:
         self.proc: subprocess.Popen | None = None
         self._rc_url = ""
         self._rc_auth = ("", "")
+        self.salvaged: list[str] = []
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, timeout: float) -> None:
         s = self.settings
         os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
+        self.salvaged = self.salvage()
         port = _free_port()
         user, password = "accel", secrets.token_urlsafe(24)
         env = rclone_env(self.source, s)
@@ -141,6 +144,7 @@ class RcloneMount:
                 raise MountError(f"rclone exited ({self.proc.returncode}): {self.last_error()}",
                                  "mount_failed", 502)
             if os.path.ismount(self.mount_point) and self._rc_ready():
+                self._save_cache_paths()
                 return
             time.sleep(0.05)
         self.stop()
@@ -188,6 +192,70 @@ class RcloneMount:
 
     def unmount(self) -> None:
         self.stop()
+
+    # -- crash salvage --------------------------------------------------------------------
+    def _paths_file(self) -> str:
+        return os.path.join(self.cache_dir, "accel-cache-paths.json")
+
+    def _save_cache_paths(self) -> None:
+        try:
+            d = self.rc("vfs/stats").get("diskCache", {})
+            with open(self._paths_file(), "w") as f:
+                json.dump({"data": d["path"], "meta": d["pathMeta"]}, f)
+        except Exception:
+            pass
+
+    def salvage(self) -> list[str]:
+        """Upload closed files rclone itself would drop after a crash.
+
+        rclone rewrites a cached file's metadata in place on close (truncate, then write): killed
+        in those few milliseconds, it finds the metadata empty at the next start and deletes the
+        cached data, a file the user had already closed (seen here with SIGKILL right after a
+        write). Before rclone starts, such files go up directly: under their own name when the
+        remote lacks them, else as `name (recovered <time>).ext` (never overwriting). Sparse data
+        files are partial read caches, not writes, and are left alone.
+        """
+        try:
+            with open(self._paths_file()) as f:
+                paths = json.load(f)
+        except (OSError, ValueError):
+            return []
+        env = rclone_env(self.source, self.settings)
+        done = []
+        for dirpath, _, files in os.walk(paths["meta"]):
+            for name in files:
+                meta = os.path.join(dirpath, name)
+                try:
+                    with open(meta) as f:
+                        json.load(f)
+                    continue
+                except (OSError, ValueError):
+                    pass
+                rel = os.path.relpath(meta, paths["meta"])
+                data = os.path.join(paths["data"], rel)
+                try:
+                    st = os.stat(data)
+                except OSError:
+                    continue
+                if st.st_blocks * 512 < st.st_size:
+                    continue
+                dest = rel
+                ls = subprocess.run([self.settings.rclone, "lsjson", "--files-only",
+                                     self._remote(rel)], env=env, capture_output=True, timeout=120)
+                if ls.returncode == 0 and json.loads(ls.stdout or b"[]"):
+                    stem, ext = os.path.splitext(rel)
+                    dest = f"{stem} (recovered {time.strftime('%Y-%m-%d %H%M%S')}){ext}"
+                up = subprocess.run([self.settings.rclone, "copyto", data, self._remote(dest)],
+                                    env=env, capture_output=True, timeout=3600)
+                if up.returncode == 0:
+                    done.append(dest)
+                    for f in (meta, data):
+                        os.remove(f)
+        return done
+
+    def _remote(self, rel: str) -> str:
+        spec = self.source.spec
+        return spec + ("" if spec.endswith((":", "/")) else "/") + rel
 
     # -- rc API ---------------------------------------------------------------------------
     def rc(self, method: str, timeout: float = 10, **params) -> dict:

@@ -62,5 +62,7 @@ class Watchdog:
         m.engine = engine
         m.state = "mounted"
         m.error = None
+        if engine.salvaged:
+            m.event("salvaged", "uploaded from the cache: " + ", ".join(engine.salvaged[:20]))
         m.event("remounted", f"recovered from: {problem}")
         return True
