@@ -8,6 +8,8 @@ from __future__ import annotations
 import glob
 import importlib
 
+from traitlets import Unicode
+
 from . import Device, DeviceBackend, DeviceSample
 
 # TPU_CHIPS_PER_PROCESS_BOUNDS for a kernel owning n chips of one host.
@@ -16,6 +18,11 @@ _BOUNDS = {1: "1,1,1", 2: "1,2,1", 4: "2,2,1", 8: "2,4,1"}
 
 class TpuBackend(DeviceBackend):
     accelerator = "tpu"
+
+    tpu_info_module = Unicode(
+        "tpu_info", config=True,
+        help="Python package providing tpu-info's `device` and `metrics` modules. Tests point "
+        "this at a test double.")
 
     _devices: list[Device] | None = None
     _chip_type = None
@@ -27,14 +34,15 @@ class TpuBackend(DeviceBackend):
 
     def _discover(self) -> list[Device]:
         try:
-            tpu_device = importlib.import_module("tpu_info.device")
+            tpu_device = importlib.import_module(f"{self.tpu_info_module}.device")
             chip_type, count = tpu_device.get_local_chips()
             if chip_type is None or not count:
                 return []
             self._chip_type = chip_type
-            name = getattr(chip_type, "name", str(chip_type))
-            hbm = int(getattr(getattr(chip_type, "value", None), "hbm_gib", 0) or 0) * 2**30
-            return [Device(i, "tpu", f"TPU {name}", f"tpu-{i}", hbm) for i in range(count)]
+            info = getattr(chip_type, "value", None)  # TpuChip.Info(name, hbm_gib, ...)
+            name = f"TPU {getattr(info, 'name', chip_type)}"
+            hbm = int(getattr(info, "hbm_gib", 0) or 0) * 2**30
+            return [Device(i, "tpu", name, f"tpu-{i}", hbm) for i in range(count)]
         except Exception as e:
             self.log.debug("tpu-info unavailable: %s", e)
         try:
@@ -49,7 +57,7 @@ class TpuBackend(DeviceBackend):
         usage = {}
         if self._chip_type is not None:
             try:
-                metrics = importlib.import_module("tpu_info.metrics")
+                metrics = importlib.import_module(f"{self.tpu_info_module}.metrics")
                 usage = {u.device_id: u for u in metrics.get_chip_usage(self._chip_type)}
             except Exception as e:  # metrics exist only while a TPU program runs
                 self.log.debug("tpu-info metrics: %s", e)
