@@ -122,13 +122,17 @@ def test_metrics_stream_one_sampler_for_many_watchers(gateway_factory, fake_gpus
     assert _calls(counter) == idle_from
 
 
-def test_dead_kernel_releases_devices(gateway_factory, fake_gpus):
+def test_restart_keeps_and_death_releases_devices(gateway_factory, fake_gpus):
     _, _, env = fake_gpus
     gw = gateway_factory(NVML_DOUBLE, "--KernelRestarter.restart_limit=0",
                          "--KernelRestarter.time_to_dead=0.3", env=env)
     kid = _start(gw, {"KERNEL_ACCEL_DEVICES": "2"}).json()["id"]
     assert _start(gw).json()["reason"] == "no_free_device"
+    # A restart keeps the kernel's devices.
+    assert gw.api("POST", f"/api/kernels/{kid}/restart").status_code == 200
+    assert gw.api("GET", "/api/accel/kernels").json()[0]["devices"] == [0, 1]
     with KernelClient(gw.url, kid, gw.token) as kc:
+        assert kc.eval(CUDA) == "'0,1'"
         kc.send({"header": {"msg_id": "die", "msg_type": "execute_request", "session": kc.session,
                             "username": "t", "date": "", "version": "5.3"},
                  "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
