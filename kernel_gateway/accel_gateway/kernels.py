@@ -88,6 +88,17 @@ class AccelKernelManager(AsyncMappingKernelManager):
             if kernel_id not in self:
                 self._release(kernel_id)
 
+    async def restart_kernel(self, kernel_id, now=False):
+        try:
+            return await super().restart_kernel(kernel_id, now=now)
+        except Exception:
+            km = self._kernels.get(kernel_id)
+            if km is not None and not await km.is_alive():
+                self.log.warning("Kernel %s did not come back from a restart; removing it",
+                                 kernel_id)
+                self.remove_kernel(kernel_id)  # frees its devices for others
+            raise
+
     def remove_kernel(self, kernel_id):
         # Every way out (shutdown, death after failed restarts) comes through here.
         self._release(kernel_id)
