@@ -1,5 +1,8 @@
 """Kernels routed to their runtime: namespaced specs, sessions, change runtime type (PATCH),
 stock gateways, plain standard clients, large outputs through the relay."""
+import threading
+import time
+
 import psutil
 import pytest
 
@@ -49,8 +52,15 @@ def test_session_moves_between_runtimes_with_patch(env3):
     assert kid_a not in [k["id"] for k in a.api("GET", "/api/kernels").json()]
     psutil.wait_procs([psutil.Process(pid_a)], timeout=10) if psutil.pid_exists(pid_a) else None
     assert not psutil.pid_exists(pid_a) or psutil.Process(pid_a).status() == psutil.STATUS_ZOMBIE
-    assert server.api("DELETE", f"/api/sessions/{s['id']}").status_code == 204
+
+    # and back to a kernel of this server itself
+    r = server.api("PATCH", f"/api/sessions/{s['id']}", json={"kernel": {"name": "python3"}})
+    assert r.status_code == 200, r.text
+    kid_local = r.json()["kernel"]["id"]
+    with KernelClient(server.url, kid_local, server.token) as kc:
+        assert is_descendant(int(kc.eval(PID)), server.pid)
     assert kid_b not in [k["id"] for k in b.api("GET", "/api/kernels").json()]
+    assert server.api("DELETE", f"/api/sessions/{s['id']}").status_code == 204
 
 
 def test_cell_on_stock_gateway(env3):
@@ -73,6 +83,23 @@ def test_cell_on_stock_gateway(env3):
     assert r.status_code == 501 and r.json()["message"] == "not supported by this runtime"
     assert server.api("GET", "/accel/runtimes/stock/mounts").status_code == 501
     assert server.api("DELETE", f"/api/sessions/{s['id']}").status_code == 204
+
+
+def test_interrupt_reaches_the_remote_kernel(env3):
+    server = env3["server"]
+    kid = server.api("POST", "/api/kernels", json={"name": "accel--a--python3"}).json()["id"]
+    result = {}
+    try:
+        with KernelClient(server.url, kid, server.token) as kc:
+            t = threading.Thread(target=lambda: result.update(kc.execute("import time; time.sleep(60)")))
+            t.start()
+            time.sleep(1.5)
+            assert server.api("POST", f"/api/kernels/{kid}/interrupt").status_code == 204
+            t.join(20)
+            assert result["reply"]["status"] == "error"
+            assert result["reply"]["ename"] == "KeyboardInterrupt"
+    finally:
+        server.api("DELETE", f"/api/kernels/{kid}")
 
 
 def test_plain_client_standard_api_only(env3):
