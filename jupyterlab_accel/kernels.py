@@ -212,7 +212,11 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
                 resp = await rt.fetch(self.registry.http, "/api/kernels", timeout=self.model_timeout)
             except OSError:
                 return
-            if resp.code != 200:
+            if resp.code != 200:  # stock Kernel Gateway forbids listing: ask kernel by kernel
+                await asyncio.gather(*(rk.refresh(self.model_timeout) for rk in rks))
+                for rk in rks:
+                    if rk.gone:
+                        self._forget(rk.kernel_id)
                 return
             upstream = {m["id"]: m for m in json.loads(resp.body)}
             for rk in rks:

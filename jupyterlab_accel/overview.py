@@ -55,7 +55,14 @@ async def all_sessions(registry, km, sm, timeout: float = 2.0) -> list[dict]:
     remote = km.remote_kernels() if hasattr(km, "remote_kernels") else {}
     rows = []
     for rt, kernels in zip(rts, listed):
-        for k in kernels or []:
+        if kernels is None:  # listing forbidden (stock Kernel Gateway): the kernels we started
+            kernels = []
+            for kid, rk in remote.items():
+                if rk.rt is rt:
+                    await rk.refresh(timeout)
+                    if not rk.gone:
+                        kernels.append(dict(rk.model, name=rk.remote_spec))
+        for k in kernels:
             kid = k.get("id")
             ours = remote.get(kid)
             s = sessions.get(kid, {})

@@ -69,6 +69,10 @@ class Runtime:
                  embedded: bool = False, removable: bool = False):
         self.name = check_name(name)
         self.url = check_url(url)
+        if display_name is not None and not isinstance(display_name, str):
+            raise RuntimeError_("display_name must be a string")
+        if ca_certs is not None and not isinstance(ca_certs, str):
+            raise RuntimeError_("ca_certs must be a path")
         self.display_name = display_name or name
         self._token, self._token_env, self._token_file = token, token_env, token_file
         self.validate_cert = bool(validate_cert)

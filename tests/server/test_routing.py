@@ -76,6 +76,10 @@ def test_cell_on_stock_gateway(env3):
     assert server.api("POST", f"/api/kernels/{kid}/restart").status_code == 200
     with KernelClient(server.url, kid, server.token) as kc:
         assert kc.eval("1+1") == "2"
+    # listed although stock Kernel Gateway forbids listing its kernels
+    assert kid in [k["id"] for k in get_json(server, "/api/kernels")]
+    row = {r["kernel_id"]: r for r in get_json(server, "/accel/sessions")}[kid]
+    assert (row["runtime"], row["session_id"], row["expires_at"], row["cost"]) == ("stock", s["id"], None, None)
     # /api/accel features answer cleanly on a stock gateway
     r = server.api("GET", "/accel/runtimes/stock/metrics")
     assert r.status_code == 501 and r.json()["message"] == "not supported by this runtime"
