@@ -18,6 +18,32 @@ def kernel(gw):
         gw.api("DELETE", f"/api/kernels/{kid}")
 
 
+# Everyday file operations through a mount, run in a kernel: numpy save/load (mmap too), pandas
+# append, write then os.replace, sqlite. `root` is the mount point.
+FILE_OPS = r"""
+import os, sqlite3, numpy as np, pandas as pd
+from accel_gateway import drive
+root = {root!r}
+a = np.arange(100_000, dtype="float64")
+np.save(os.path.join(root, "a.npy"), a)
+assert (np.load(os.path.join(root, "a.npy")) == a).all()
+assert np.load(os.path.join(root, "a.npy"), mmap_mode="r")[-1] == 99_999
+csv = os.path.join(root, "t.csv")
+pd.DataFrame({{"x": [1, 2]}}).to_csv(csv, index=False)
+pd.DataFrame({{"x": [3]}}).to_csv(csv, mode="a", header=False, index=False)
+assert pd.read_csv(csv)["x"].tolist() == [1, 2, 3]
+with open(os.path.join(root, "cfg.json.tmp"), "w") as f:
+    f.write('{{"v": 2}}')
+os.replace(os.path.join(root, "cfg.json.tmp"), os.path.join(root, "cfg.json"))
+db = sqlite3.connect(os.path.join(root, "db.sqlite"))
+db.execute("create table t (x)")
+db.executemany("insert into t values (?)", [(i,) for i in range(1000)])
+db.commit()
+assert db.execute("select count(*), sum(x) from t").fetchone() == (1000, 499500)
+db.close()
+"""
+
+
 class Runner:
     def __init__(self, kc):
         self.kc = kc
