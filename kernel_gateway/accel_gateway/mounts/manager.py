@@ -230,7 +230,13 @@ class MountManager(LoggingConfigurable):
         async with m.lock:
             m.state = "unmounting"
             try:
-                await asyncio.to_thread(m.engine.flush, timeout or self.flush_timeout)
+                dead = m.engine.live and await asyncio.to_thread(m.engine.problem)
+                if dead:
+                    # Nothing to flush through a dead rclone; its cache dir keeps unsent files
+                    # for the next mount of this source.
+                    self.log.warning("Unmounting dead mount %s (%s)", m.mount_point, dead)
+                else:
+                    await asyncio.to_thread(m.engine.flush, timeout or self.flush_timeout)
                 await asyncio.to_thread(m.engine.unmount)
             except BaseException as e:
                 m.state = "mounted"

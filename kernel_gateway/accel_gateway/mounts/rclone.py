@@ -259,7 +259,11 @@ class RcloneMount:
 
     # -- rc API ---------------------------------------------------------------------------
     def rc(self, method: str, timeout: float = 10, **params) -> dict:
-        r = requests.post(self._rc_url + method, json=params, auth=self._rc_auth, timeout=timeout)
+        try:
+            r = requests.post(self._rc_url + method, json=params, auth=self._rc_auth,
+                              timeout=timeout)
+        except requests.RequestException as e:
+            raise MountError(f"rclone is not answering ({self.problem() or e})", "mount_dead", 502)
         if r.status_code != 200:
             raise MountError(f"rclone rc {method}: {r.status_code} {r.text[:200]}", "rclone_rc", 502)
         return r.json()
