@@ -114,6 +114,11 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
         rt = self.registry.get(runtime)
         if rt is None:
             raise web.HTTPError(404, f"No such runtime: {runtime!r} (kernel {name!r})")
+        await self.registry.check(rt)
+        if not rt.healthy:
+            raise web.HTTPError(503, f"runtime {runtime!r} is unavailable: {rt.error}")
+        if spec not in rt.specs:
+            raise web.HTTPError(404, f"runtime {runtime!r} has no kernel spec {spec!r}")
         # Stock gateways forward KERNEL_* variables only; the rest of our env stays here.
         body = {"name": spec, "env": {k: v for k, v in env.items() if k.startswith("KERNEL_")}}
         try:
@@ -185,10 +190,10 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
         if rk is None:
             return super().kernel_model(kernel_id)
         await rk.refresh(self.model_timeout)
-        model = dict(rk.model, connections=self._kernel_connections.get(kernel_id, 0))
         if rk.gone:
             self._forget(kernel_id)
-        return model
+            raise web.HTTPError(404, f"Kernel does not exist: {kernel_id}")
+        return dict(rk.model, connections=self._kernel_connections.get(kernel_id, 0))
 
     async def kernel_gone(self, kernel_id) -> bool:
         """True when a remote kernel no longer exists on its runtime (drops it from the map)."""

@@ -186,6 +186,15 @@ def test_big_files_stream_through_flat_memory(env3):
     (a.root / "up.bin").unlink()
 
 
+def test_mounts_passthrough(env3):
+    server = env3["server"]
+    r = server.api("GET", "/accel/runtimes/a/mounts")
+    assert r.status_code == 200 and isinstance(r.json(), list), r.text
+    r = server.api("POST", "/accel/runtimes/a/mounts", json={"nonsense": True})
+    assert 400 <= r.status_code < 500 and r.json()["message"], r.text
+    assert server.api("GET", "/accel/runtimes/a/mounts/nope-id").status_code in (404, 405)
+
+
 def test_sessions_overview_keepalive_delete(env3):
     server, a = env3["server"], env3["a"]
     s = start_session(server, "accel--a--python3", "over.ipynb")

@@ -125,7 +125,21 @@ def test_plain_client_standard_api_only(env3):
     assert model["name"] == remote[0] and model["execution_state"] in ("idle", "busy")
     assert server.api("DELETE", f"/api/kernels/{kid}").status_code == 204
     assert server.api("GET", f"/api/kernels/{kid}").status_code == 404
-    assert server.api("POST", "/api/kernels", json={"name": "accel--nope--python3"}).status_code == 404
+    for name in ("accel--nope--python3", "accel--a--nospec"):
+        r = server.api("POST", "/api/kernels", json={"name": name})
+        assert r.status_code == 404 and r.json()["message"], r.text
+
+
+def test_client_socket_closes_when_runtime_drops_the_kernel(env3):
+    server, a = env3["server"], env3["a"]
+    kid = server.api("POST", "/api/kernels", json={"name": "accel--a--python3"}).json()["id"]
+    with KernelClient(server.url, kid, server.token, timeout=20) as kc:
+        assert kc.eval("1") == "1"
+        assert a.api("DELETE", f"/api/kernels/{kid}").status_code == 204  # behind our back
+        with pytest.raises(Exception):
+            for _ in range(100):  # drains the last status messages, then the close
+                kc.recv()
+    assert server.api("GET", f"/api/kernels/{kid}").status_code == 404
 
 
 @pytest.mark.parametrize("protocol", ["json", "v1"])
