@@ -27,6 +27,8 @@ class FilesProxyHandler(AccelHandler):
     /accel/runtimes/{name}/files/{path} -> /files/{path} (raw bytes)."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")
+    _queue: asyncio.Queue | None = None
+    _upstream: asyncio.Future | None = None
 
     async def prepare(self):
         await ensure_async(super().prepare())
@@ -40,8 +42,6 @@ class FilesProxyHandler(AccelHandler):
         name = self.path_kwargs["name"]
         self.rt = await self.runtime(name)
         self.upstream_path = self._upstream_path(name)
-        self._queue: asyncio.Queue | None = None
-        self._upstream = None
         if self.request.method in ("PUT", "POST", "PATCH"):
             self.request.connection.set_max_body_size(_MAX_UPLOAD)
             self._queue = asyncio.Queue(maxsize=4)
@@ -57,9 +57,18 @@ class FilesProxyHandler(AccelHandler):
         path = base + ("/" + tail if tail else "")
         return path + ("?" + self.request.query if self.request.query else "")
 
+    async def _offer(self, item) -> None:
+        """Queue a body chunk for the runtime, unless the runtime already answered or failed
+        (then the rest of the body is drained and dropped: never a hang on a full queue)."""
+        if self._queue is None or self._upstream.done():
+            return
+        put = asyncio.ensure_future(self._queue.put(item))
+        await asyncio.wait([put, self._upstream], return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+
     async def data_received(self, chunk: bytes):
-        if self._queue is not None:
-            await self._queue.put(chunk)
+        await self._offer(chunk)
 
     async def _produce(self, write):
         while True:
@@ -114,7 +123,7 @@ class FilesProxyHandler(AccelHandler):
         self.finish()
 
     async def _finish_upload(self):
-        await self._queue.put(None)
+        await self._offer(None)
         await self._upstream
 
     @web.authenticated

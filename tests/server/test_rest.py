@@ -186,6 +186,27 @@ def test_big_files_stream_through_flat_memory(env3):
     (a.root / "up.bin").unlink()
 
 
+def test_upload_to_dead_runtime_fails_cleanly(env3):
+    server = env3["server"]
+    from tests.support.procs import free_port
+    r = server.api("POST", "/accel/runtimes", json={"name": "gone", "url": f"http://127.0.0.1:{free_port()}",
+                                                    "token": "t"})
+    assert r.status_code == 201 and not r.json()["healthy"]
+    try:
+        t0 = time.monotonic()
+        body = (b"x" * (1 << 20) for _ in range(20))
+        r = requests.put(server.url + "/accel/runtimes/gone/contents/f.bin", data=body,
+                         headers=server.headers, timeout=30)
+        assert r.status_code == 502 and "unreachable" in r.json()["message"]
+        assert time.monotonic() - t0 < 10
+        r = server.api("GET", "/accel/runtimes/gone/files/f.bin")
+        assert r.status_code == 502 and r.json()["message"]
+        r = server.api("GET", "/accel/runtimes/gone/metrics")
+        assert r.status_code == 503 and "unavailable" in r.json()["message"]
+    finally:
+        assert server.api("DELETE", "/accel/runtimes/gone").status_code == 204
+
+
 def test_mounts_passthrough(env3):
     server = env3["server"]
     r = server.api("GET", "/accel/runtimes/a/mounts")
