@@ -25,16 +25,28 @@ def _msg(msg_type: str, content: dict, session: str) -> dict:
 class KernelClient:
     """One websocket to /api/kernels/{id}/channels.
 
-    protocol: "json" (legacy, what simple clients speak) or "v1" (JupyterLab's binary framing).
+    protocol: "json" (legacy, what simple clients speak), "v1" (JupyterLab's binary framing), or
+    "auto" (v1 where the server accepts it, else json, as JupyterLab does).
     """
 
     def __init__(self, base_url: str, kernel_id: str, token: str, timeout: float = 60,
                  protocol: str = "json"):
         self.session = uuid.uuid4().hex
         ws_url = base_url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
-        self.ws = websocket.create_connection(
-            ws_url, header=[f"Authorization: token {token}"], timeout=timeout,
-            enable_multithread=True, subprotocols=[V1] if protocol == "v1" else None)
+
+        def connect(subprotocols):
+            return websocket.create_connection(
+                ws_url, header=[f"Authorization: token {token}"], timeout=timeout,
+                enable_multithread=True, subprotocols=subprotocols)
+
+        if protocol == "auto":
+            try:
+                self.ws = connect([V1])
+            except websocket.WebSocketException:  # server ignored the subprotocol offer
+                self.ws = connect(None)
+            protocol = "v1" if self.ws.getsubprotocol() == V1 else "json"
+        else:
+            self.ws = connect([V1] if protocol == "v1" else None)
         self.ws.settimeout(timeout)
         self.v1 = protocol == "v1" and self.ws.getsubprotocol() == V1
         if protocol == "v1" and not self.v1:
@@ -72,13 +84,18 @@ class KernelClient:
                                        "stop_on_error": True}, self.session)
         msg_id = req["header"]["msg_id"]
         self.send(req)
-        result = {"reply": None, "stdout": "", "stderr": "", "outputs": [], "messages": []}
+        result = {"reply": None, "stdout": [], "stderr": [], "outputs": [], "messages": []}
         idle = False
         deadline = time.monotonic() + timeout
         while not (idle and result["reply"] is not None):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no reply within {timeout}s; got {result['messages'][-5:]}")
-            m = self.recv()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no reply within {timeout}s; last: {str(result['messages'][-3:])[:2000]}")
+            self.ws.settimeout(left)
+            try:
+                m = self.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
             if on_message:
                 on_message(m)
             if m.get("parent_header", {}).get("msg_id") != msg_id:
@@ -91,9 +108,11 @@ class KernelClient:
             elif t == "status" and m["content"]["execution_state"] == "idle":
                 idle = True
             elif t == "stream":
-                result[m["content"]["name"]] += m["content"]["text"]
+                result[m["content"]["name"]].append(m["content"]["text"])
             elif t in ("execute_result", "display_data", "error"):
                 result["outputs"].append(m["content"])
+        result["stdout"] = "".join(result["stdout"])
+        result["stderr"] = "".join(result["stderr"])
         return result
 
     def eval(self, expr: str, timeout: float = 60) -> str:

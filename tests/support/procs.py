@@ -125,14 +125,14 @@ def start_gateway(workdir: Path, *args: str, token: str | None = None, env: dict
     return p
 
 
-def start_stock_gateway(workdir: Path, token: str | None = None, timeout: float = 60) -> Proc:
+def start_stock_gateway(workdir: Path, *args: str, token: str | None = None, timeout: float = 60) -> Proc:
     """The stock jupyter-kernel-gateway, for side-by-side and compatibility tests."""
     token = token or secrets.token_hex(16)
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"stock-kg-{port}.log"
     cmd = [sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1",
-           f"--KernelGatewayApp.port={port}", "--KernelGatewayApp.allow_origin=*"]
+           f"--KernelGatewayApp.port={port}", "--KernelGatewayApp.allow_origin=*", *args]
     env = _env(token, {"KG_AUTH_TOKEN": token})
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
