@@ -103,3 +103,18 @@ def test_secrets_never_in_responses_logs_or_command_lines(mount_gateway, moto, w
     for secret in (S3_SECRET, DAV_PASS, webdav.obscured):
         assert secret not in blob
     assert moto.keys(bucket) == {"f.txt": 1}
+
+
+def test_kernels_reach_the_gateway_without_the_token_in_their_environment(mount_gateway):
+    from .kernel import kernel
+
+    with kernel(mount_gateway) as k:
+        out = k.run("import os, stat, json\n"
+                    "p = os.environ['ACCEL_GATEWAY_INFO']\n"
+                    "print(oct(stat.S_IMODE(os.stat(p).st_mode)))\n"
+                    "print(json.dumps(dict(os.environ)))")
+        mode, env = out.splitlines()[0], out.splitlines()[1]
+        assert mode == "0o600"
+        assert mount_gateway.token not in env
+        name, msg = k.error("from accel_gateway import drive\ndrive.flush_and_unmount('nowhere')")
+        assert name == "DriveError" and "nothing is mounted at nowhere" in msg

@@ -102,3 +102,20 @@ def test_webdav_remote_changes_show_within_dir_cache_time(mount_gateway, webdav)
     (mp / "up.txt").write_text("to webdav")
     assert gw.api("DELETE", f"/api/accel/mounts/{mid}").status_code == 204
     assert (webdav.root / "up.txt").read_text() == "to webdav"
+
+
+def test_readonly_and_one_rclone_per_source(mount_gateway, tmp_path):
+    gw = mount_gateway
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "r.txt").write_text("r")
+    r = gw.api("POST", "/api/accel/mounts", json={"source": str(remote), "mount_point": "ro",
+                                                   "readonly": True})
+    assert r.status_code == 201 and r.json()["readonly"] is True
+    assert (gw.root / "ro" / "r.txt").read_text() == "r"
+    with pytest.raises(OSError) as e:
+        (gw.root / "ro" / "w.txt").write_text("w")
+    assert e.value.errno == 30  # EROFS
+    r2 = gw.api("POST", "/api/accel/mounts", json={"source": str(remote), "mount_point": "ro2"})
+    assert r2.status_code == 409 and r2.json()["reason"] == "source_in_use"
+    assert gw.api("DELETE", f"/api/accel/mounts/{r.json()['id']}").status_code == 204

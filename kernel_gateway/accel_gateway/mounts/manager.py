@@ -169,6 +169,13 @@ class MountManager(LoggingConfigurable):
             await self.unmount(existing.id)
         await asyncio.to_thread(self._prepare_mount_point, path, body.get("force_remount", False))
 
+        if mode == "fuse":
+            # Two rclone processes must never share one cache dir.
+            other = next((o for o in self.mounts.values()
+                          if o.engine.live and o.source.key() == source.key()), None)
+            if other:
+                raise MountError(f"{source.spec} is already mounted at {self.rel(other.mount_point)}"
+                                 f" (id {other.id}); unmount it first", "source_in_use", 409)
         mid = uuid.uuid4().hex[:12]
         logs = self._dirs("logs")
         log_file = os.path.join(logs, f"{source.key()}.log")

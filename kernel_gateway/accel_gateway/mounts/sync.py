@@ -25,9 +25,8 @@ from .source import MountError, Source, scrub
 def conflict_name(path: str, when: float | None = None) -> str:
     head, tail = os.path.split(path)
     stem, ext = os.path.splitext(tail)
-    stamp = time.strftime("%Y-%m-%d %H%M%S", time.gmtime(when or time.time()))
-    return os.path.join(head, f"{stem} (conflict {stamp}){ext}") if head else \
-        f"{stem} (conflict {stamp}){ext}"
+    stamp = time.strftime("%Y-%m-%d %H%M%S", time.gmtime(time.time() if when is None else when))
+    return os.path.join(head, f"{stem} (conflict {stamp}){ext}")
 
 
 class SyncMount:
