@@ -118,3 +118,14 @@ def test_kernels_reach_the_gateway_without_the_token_in_their_environment(mount_
         assert mount_gateway.token not in env
         name, msg = k.error("from accel_gateway import drive\ndrive.flush_and_unmount('nowhere')")
         assert name == "DriveError" and "nothing is mounted at nowhere" in msg
+
+
+def test_unreachable_storage_is_a_clear_error_and_leaves_nothing(mount_gateway):
+    gw = mount_gateway
+    body = {"source": "dav:", "mode": "sync", "mount_point": "bad",
+            "config": {"type": "webdav", "url": "http://127.0.0.1:9/"}}
+    r = gw.api("POST", "/api/accel/mounts", json=body, timeout=120)
+    assert r.status_code == 502 and r.json()["reason"] == "sync_failed", r.text
+    assert "rclone lsjson failed" in r.json()["message"]
+    assert os.listdir(gw.root / "bad") == []
+    assert all(m["mount_point"] != "bad" for m in gw.api("GET", "/api/accel/mounts").json())

@@ -3,6 +3,7 @@ lifecycle. No HTTP here; handlers and the kernel-side `drive` API go through it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import subprocess
 import time
@@ -184,7 +185,6 @@ class MountManager(LoggingConfigurable):
             engine = RcloneMount(source, path, os.path.join(self._dirs("cache"), source.key()),
                                  log_file, self.settings(), readonly)
         else:
-            import hashlib
             key = source.key() + "-" + hashlib.sha256(path.encode()).hexdigest()[:8]
             engine = SyncMount(source, path, os.path.join(self._dirs("sync"), key + ".json"),
                                log_file, self.settings(), readonly)

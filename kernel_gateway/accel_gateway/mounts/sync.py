@@ -29,6 +29,10 @@ def conflict_name(path: str, when: float | None = None) -> str:
     return os.path.join(head, f"{stem} (conflict {stamp}){ext}")
 
 
+def _left(deadline: float) -> float:
+    return max(1.0, deadline - time.monotonic())
+
+
 class SyncMount:
     """Same interface as RcloneMount: start, problem, flush, stop, pending, refresh."""
 
@@ -75,9 +79,10 @@ class SyncMount:
             return spec
         return spec + ("" if spec.endswith((":", "/")) else "/") + rel
 
-    def list_remote(self) -> dict[str, list]:
+    def list_remote(self, timeout: float = 600) -> dict[str, list]:
         try:
-            out = self._rclone(["lsjson", "-R", "--files-only", "--fast-list", self._remote()])
+            out = self._rclone(["lsjson", "-R", "--files-only", "--fast-list", self._remote()],
+                               timeout=timeout)
         except MountError as e:
             if "directory not found" in e.message:
                 return {}
@@ -98,10 +103,10 @@ class SyncMount:
                     files[os.path.relpath(full, root)] = [st.st_size, st.st_mtime_ns]
         return files
 
-    def _copy(self, src: str, dst: str, paths: list[str]) -> None:
+    def _copy(self, src: str, dst: str, paths: list[str], timeout: float = 3600) -> None:
         if paths:
             self._rclone(["copy", src, dst, "--files-from0", "-", "--no-traverse"],
-                         stdin=b"\0".join(p.encode() for p in paths))
+                         stdin=b"\0".join(p.encode() for p in paths), timeout=timeout)
 
     # -- state ----------------------------------------------------------------------------
     def _load(self) -> None:
@@ -129,18 +134,24 @@ class SyncMount:
     # -- interface ------------------------------------------------------------------------
     def start(self, timeout: float) -> None:
         os.makedirs(self.mount_point, exist_ok=True)
+        fresh = not self.has_manifest()
         self._load()
-        deadline = time.monotonic() + timeout
-        self.sync(timeout=timeout)
-        if time.monotonic() > deadline:
-            raise MountError(f"copy down took longer than {timeout:g}s", "timeout", 504)
+        try:
+            self.sync(timeout=timeout)
+        except BaseException:
+            if fresh:  # the folder was empty: leave it so, ready for another try
+                for name in os.listdir(self.mount_point):
+                    full = os.path.join(self.mount_point, name)
+                    shutil.rmtree(full) if os.path.isdir(full) else os.remove(full)
+            raise
 
     def sync(self, push: bool = True, pull: bool = True, timeout: float = 600) -> dict:
         """One round: push local changes, pull remote ones, keep both on conflict."""
         with self._lock:
             if self._stopped:
                 return {}
-            remote = self.list_remote()
+            deadline = time.monotonic() + timeout
+            remote = self.list_remote(timeout)
             local = self.list_local()
             to_push, to_pull, conflicts = [], [], []
             for p in self.changed_local(local):
@@ -165,13 +176,13 @@ class SyncMount:
                 to_pull.append(p)
                 self.conflicts.append(new)
             if push and to_push:
-                self._copy(self.mount_point, self._remote(), to_push)
-                after = self.list_remote()
+                self._copy(self.mount_point, self._remote(), to_push, _left(deadline))
+                after = self.list_remote(_left(deadline))
                 for p in to_push:
                     if p in after:
                         self.manifest[p] = {"l": local[p], "r": after[p]}
             if pull and to_pull:
-                self._copy(self._remote(), self.mount_point, to_pull)
+                self._copy(self._remote(), self.mount_point, to_pull, _left(deadline))
                 for p in to_pull:
                     try:
                         st = os.stat(os.path.join(self.mount_point, p))
