@@ -81,7 +81,9 @@ class SyncMount:
 
     def list_remote(self, timeout: float = 600) -> dict[str, list]:
         try:
-            out = self._rclone(["lsjson", "-R", "--files-only", "--fast-list", self._remote()],
+            # Few retries: an unreachable remote should fail a mount in seconds, not minutes.
+            out = self._rclone(["lsjson", "-R", "--files-only", "--fast-list",
+                                "--low-level-retries", "3", self._remote()],
                                timeout=timeout)
         except MountError as e:
             if "directory not found" in e.message:
