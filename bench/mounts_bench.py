@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from accel_gateway.mounts.rclone import fuse_problem
+from accel_gateway.mounts.fuse import fuse_problem
 from tests.support.procs import free_port, start_gateway, stop, wait_http
 
 BLOCK = 8 << 20

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from accel_gateway.mounts.rclone import fuse_problem
+from accel_gateway.mounts.fuse import fuse_problem
 from tests.support.procs import free_port, start_gateway, stop, wait_http
 
 FUSE_PROBLEM = fuse_problem()

