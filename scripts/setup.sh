@@ -17,7 +17,7 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
 fi
 
 python3 -m pip install -q --upgrade pip
-python3 -m pip install -q 'jupyterlab>=4.6,<5' 'hatchling>=1.21' 'hatch-jupyter-builder>=0.9' \
+python3 -m pip install -q wheel 'jupyterlab>=4.6,<5' 'hatchling>=1.21' 'hatch-jupyter-builder>=0.9' \
     'hatch-nodejs-version>=0.3.2' 'jupyter-builder>=1.0' editables
 python3 -m pip install -q -e ./kernel_gateway
 
