@@ -119,3 +119,20 @@ def test_readonly_and_one_rclone_per_source(mount_gateway, tmp_path):
     r2 = gw.api("POST", "/api/accel/mounts", json={"source": str(remote), "mount_point": "ro2"})
     assert r2.status_code == 409 and r2.json()["reason"] == "source_in_use"
     assert gw.api("DELETE", f"/api/accel/mounts/{r.json()['id']}").status_code == 204
+
+
+def test_big_folder_mounts_at_once(mount_gateway, tmp_path):
+    """Colab's mount times out on big folders; rclone lists lazily, so mounting does not wait."""
+    gw = mount_gateway
+    remote = tmp_path / "big"
+    for d in range(20):
+        (remote / f"d{d}").mkdir(parents=True)
+        for i in range(250):
+            (remote / f"d{d}" / f"f{i}.txt").write_bytes(b"")
+    t = time.monotonic()
+    r = gw.api("POST", "/api/accel/mounts", json={"source": str(remote), "mount_point": "big",
+                                                   "timeout": 10})
+    assert r.status_code == 201, r.text
+    assert time.monotonic() - t < 5
+    assert sum(len(os.listdir(gw.root / "big" / f"d{d}")) for d in range(20)) == 5000
+    assert gw.api("DELETE", f"/api/accel/mounts/{r.json()['id']}").status_code == 204
