@@ -106,7 +106,8 @@ def mount(mount_point: str, source: str, config: dict | None = None, force_remou
     if config is not None:
         body["config"] = config
     m = _call("POST", "/api/accel/mounts", body, timeout=timeout + 30)
-    note = "" if m["live"] else f" ({m['label']}: changes go up on flush, every few seconds and on unmount)"
+    note = "" if m["live"] else \
+        f" ({m['label']}: changes go up on flush, every few seconds and on unmount)"
     print(f"Mounted at {m['path']}{note}")
     return m
 

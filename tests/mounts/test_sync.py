@@ -36,7 +36,8 @@ def test_sync_mode_timer_pushes_and_pulls(mount_gateway, tmp_path):
                                                    "mode": "sync"})
     assert r.status_code == 201, r.text
     st = r.json()
-    assert st["mode"] == "sync" and st["label"] == "synced, not live" and st["source"] == str(remote)
+    assert st["mode"] == "sync" and st["label"] == "synced, not live"
+    assert st["source"] == str(remote)
     mid, mp = st["id"], gw.root / "s2"
     (mp / "local.txt").write_text("up by the timer")
     (remote / "remote.txt").write_text("down by the timer")

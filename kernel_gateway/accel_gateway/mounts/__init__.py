@@ -1,7 +1,8 @@
 """Mount drive: storage mounted into the workspace (rclone FUSE, or sync mode without FUSE).
 
-`setup_mounts(ctx)` (listed in extension.FEATURE_SETUPS) builds the MountManager, tells kernels how to reach it (for
-`accel_gateway.drive`), flushes every mount when the gateway stops, and returns the handlers.
+`setup_mounts(ctx)` (listed in extension.FEATURE_SETUPS) builds the MountManager, tells kernels
+how to reach it (for `accel_gateway.drive`), flushes every mount when the gateway stops, and adds
+the /api/accel/mounts handlers.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def kernel_url(serverapp) -> str:
 def write_kernel_info(serverapp, path: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump({"url": kernel_url(serverapp), "token": serverapp.identity_provider.token or ""}, f)
+        token = serverapp.identity_provider.token or ""
+        json.dump({"url": kernel_url(serverapp), "token": token}, f)
 
 
 def setup_mounts(ctx) -> None:
@@ -68,5 +70,7 @@ def setup_mounts(ctx) -> None:
 
     from .handlers import rules
 
-    ctx.features.extend(["mounts", "mounts_sync"] + ([] if manager.fuse_problem() else ["mounts_fuse"]))
+    ctx.features.extend(["mounts", "mounts_sync"])
+    if manager.fuse_problem() is None:
+        ctx.features.append("mounts_fuse")
     ctx.handlers.extend(rules(manager))

@@ -45,12 +45,12 @@ class Mount:
 class MountManager(LoggingConfigurable):
     """Mounts storage into the workspace: rclone FUSE mounts, or sync mode without FUSE."""
 
-    workspace = Unicode(help="Folder mount points live in (the gateway's workspace).").tag(config=False)
+    workspace = Unicode(help="Folder mount points live in (the gateway's workspace; set by setup).")
     state_dir = Unicode(config=True, help="Kept across restarts: rclone's VFS cache (files not yet "
                         "uploaded at a crash go up at the next mount of the same source), sync "
                         "manifests and rclone logs.")
-    default_mount_point = Unicode("drive", config=True,
-                                  help="Mount point, relative to the workspace, when none is given.")
+    default_mount_point = Unicode("drive", config=True, help="Mount point, relative to the "
+                                  "workspace, when none is given.")
     remotes = Dict(config=True, help="Server-configured remotes: name -> rclone backend settings, "
                    "e.g. {'team': {'type': 's3', 'provider': 'AWS', 'env_auth': True}}. Only names "
                    "and types are ever shown to users.")
@@ -68,10 +68,13 @@ class MountManager(LoggingConfigurable):
     dir_cache_time = Float(10.0, config=True, help="Seconds a directory listing is cached: a file "
                            "added on the remote shows within this time (--dir-cache-time).")
     sync_interval = Float(30.0, config=True, help="Sync mode: seconds between push/pull rounds.")
-    watchdog_interval = Float(5.0, config=True, help="Seconds between health checks of live mounts.")
+    watchdog_interval = Float(5.0, config=True,
+                              help="Seconds between health checks of live mounts.")
     max_restarts = Int(10, config=True, help="Watchdog remounts per mount before it gives up.")
-    flush_timeout = Float(300.0, config=True, help="Longest wait for uploads on unmount and shutdown.")
-    allow_local_sources = Bool(True, config=True, help="Allow absolute paths on this host as sources.")
+    flush_timeout = Float(300.0, config=True,
+                          help="Longest wait for uploads on unmount and shutdown.")
+    allow_local_sources = Bool(True, config=True,
+                               help="Allow absolute paths on this host as sources.")
 
     @default("state_dir")
     def _default_state_dir(self):
@@ -80,6 +83,7 @@ class MountManager(LoggingConfigurable):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.mounts: dict[str, Mount] = {}
+        self._claim = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
 
     # -- configuration --------------------------------------------------------------------
@@ -112,7 +116,8 @@ class MountManager(LoggingConfigurable):
         """What the Mount drive dialog needs: remotes by name and type, and what mode to expect."""
         problem = self.fuse_problem()
         return {
-            "remotes": [{"name": n, "type": r["type"]} for n, r in sorted(self.server_remotes().items())],
+            "remotes": [{"name": n, "type": r["type"]}
+                        for n, r in sorted(self.server_remotes().items())],
             "fuse_available": problem is None,
             "fuse_problem": problem,
             "default_mode": self._pick_mode("auto", problem),
@@ -148,7 +153,8 @@ class MountManager(LoggingConfigurable):
         if not isinstance(body, dict):
             raise MountError("body must be a JSON object")
         timeout = body.get("timeout", 120)
-        if not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+                or not 0 < timeout <= 3600:
             raise MountError("timeout must be a number of seconds in (0, 3600]")
         for flag in ("force_remount", "readonly"):
             if not isinstance(body.get(flag, False), bool):
@@ -156,56 +162,62 @@ class MountManager(LoggingConfigurable):
         requested = body.get("mode", "auto")
         if requested not in ("auto", "fuse", "sync"):
             raise MountError("mode must be auto, fuse or sync")
-        path = resolve_mount_point(self.workspace, body.get("mount_point"), self.default_mount_point)
+        path = resolve_mount_point(self.workspace, body.get("mount_point"),
+                                   self.default_mount_point)
         remotes = await asyncio.to_thread(self.server_remotes)
         source = parse_source(body.get("source"), body.get("config"), remotes,
                               self.allow_local_sources)
         mode = self._pick_mode(requested, self.fuse_problem())
 
-        existing = self.by_path(path)
-        if existing:
-            if not body.get("force_remount"):
-                raise MountError(f"{self.rel(path)} is already mounted (id {existing.id}); pass "
-                                 "force_remount to replace it", "already_mounted", 409)
-            await self.unmount(existing.id)
-        await asyncio.to_thread(self._prepare_mount_point, path, body.get("force_remount", False))
-
-        if mode == "fuse":
-            # Two rclone processes must never share one cache dir.
-            other = next((o for o in self.mounts.values()
-                          if o.engine.live and o.source.key() == source.key()), None)
-            if other:
-                raise MountError(f"{source.spec} is already mounted at {self.rel(other.mount_point)}"
-                                 f" (id {other.id}); unmount it first", "source_in_use", 409)
-        mid = uuid.uuid4().hex[:12]
-        logs = self._dirs("logs")
-        log_file = os.path.join(logs, f"{source.key()}.log")
-        readonly = body.get("readonly", False)
-        if mode == "fuse":
-            engine = RcloneMount(source, path, os.path.join(self._dirs("cache"), source.key()),
-                                 log_file, self.settings(), readonly)
-        else:
-            key = source.key() + "-" + hashlib.sha256(path.encode()).hexdigest()[:8]
-            engine = SyncMount(source, path, os.path.join(self._dirs("sync"), key + ".json"),
-                               log_file, self.settings(), readonly)
-            if os.listdir(path) and not engine.has_manifest():
-                raise MountError(f"{self.rel(path)} is not empty; mount into an empty or new "
-                                 "folder", "mount_point_not_empty", 409)
-        m = Mount(mid, source, path, readonly, engine)
-        self.mounts[mid] = m
+        async with self._claim:  # checks and registration are one step: no double mounts
+            existing = self.by_path(path)
+            if existing:
+                if not body.get("force_remount"):
+                    raise MountError(f"{self.rel(path)} is already mounted (id {existing.id}); "
+                                     "pass force_remount to replace it", "already_mounted", 409)
+                await self.unmount(existing.id)
+            await asyncio.to_thread(self._prepare_mount_point, path,
+                                    body.get("force_remount", False))
+            engine = self._engine(mode, source, path, body.get("readonly", False))
+            m = Mount(uuid.uuid4().hex[:12], source, path, engine.readonly, engine)
+            self.mounts[m.id] = m
         try:
             async with m.lock:
                 await asyncio.to_thread(engine.start, float(timeout))
         except BaseException:
-            self.mounts.pop(mid, None)
+            self.mounts.pop(m.id, None)
             await asyncio.to_thread(engine.stop)
             raise
         m.state = "mounted"
         if getattr(engine, "salvaged", None):
             m.event("salvaged", "uploaded from the cache: " + ", ".join(engine.salvaged[:20]))
-        m.event("mounted", f"{source.spec} at {self.rel(path)} ({'live' if engine.live else SYNC_LABEL})")
+        label = "live" if engine.live else SYNC_LABEL
+        m.event("mounted", f"{source.spec} at {self.rel(path)} ({label})")
         self.log.info("Mounted %s at %s (%s)", source.spec, path, mode)
         return m
+
+    def _engine(self, mode: str, source, path: str, readonly: bool):
+        log_file = os.path.join(self._dirs("logs"), f"{source.key()}.log")
+        if mode == "fuse":
+            # Two rclone processes must never share one cache dir.
+            other = next((o for o in self.mounts.values()
+                          if o.engine.live and o.source.key() == source.key()), None)
+            if other:
+                raise MountError(f"{source.spec} is already mounted at "
+                                 f"{self.rel(other.mount_point)} (id {other.id}); unmount it "
+                                 "first", "source_in_use", 409)
+            engine = RcloneMount(source, path, os.path.join(self._dirs("cache"), source.key()),
+                                 log_file, self.settings(), readonly)
+            resumable = False
+        else:
+            key = source.key() + "-" + hashlib.sha256(path.encode()).hexdigest()[:8]
+            engine = SyncMount(source, path, os.path.join(self._dirs("sync"), key + ".json"),
+                               log_file, self.settings(), readonly)
+            resumable = engine.has_manifest()  # our own copy, left by a crash or a stop
+        if os.listdir(path) and not resumable:
+            raise MountError(f"{self.rel(path)} is not empty; mount into an empty or new folder",
+                             "mount_point_not_empty", 409)
+        return engine
 
     def _prepare_mount_point(self, path: str, force: bool) -> None:
         if is_mounted(path):

@@ -224,7 +224,8 @@ class RcloneMount:
         except requests.RequestException as e:
             raise MountError(f"rclone is not answering ({self.problem() or e})", "mount_dead", 502)
         if r.status_code != 200:
-            raise MountError(f"rclone rc {method}: {r.status_code} {r.text[:200]}", "rclone_rc", 502)
+            raise MountError(f"rclone rc {method}: {r.status_code} {r.text[:200]}", "rclone_rc",
+                             502)
         return r.json()
 
     def stats(self) -> dict:
