@@ -1,6 +1,11 @@
 """Transport benchmark: jupyterlab-accel against the stock Jupyter stack, side by side in one run.
 
-    python -m bench.transport [--rounds 5] [--cells 30] [--json bench/results/transport.json]
+    python -m bench.transport [--rounds 5] [--cells 30] [--upload-size 2G] [--json bench/results/transport.json]
+    python -m bench.transport --quick        # CI-sized: 2 rounds, 10 cells, 64 MB upload
+
+Phases (--phases): transport (start, RTT, 50x1 MB stream, one 50 MB message), change (PATCH a
+session to a kernel on another runtime), fanout (metrics watchers 1 vs 50), upload (JupyterLab's
+chunked contents upload). See docs/benchmarks.md.
 
 Every target runs on 127.0.0.1 in this one process tree; rounds are interleaved (each round visits
 every target in turn) so machine noise hits all targets alike. Ratios are against direct ZMQ
@@ -21,8 +26,10 @@ from pathlib import Path
 
 from jupyter_client.manager import KernelManager
 
+from bench import phases
+from bench.enterprise_gateway import ensure_venv, start_enterprise_gateway
 from tests.support.kernel_ws import KernelClient
-from tests.support.procs import Proc, start_gateway, start_server, start_stock_gateway, stop
+from tests.support.procs import Proc, start_gateway, start_server, start_stock_gateway
 
 STREAM_CELL = "import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 1_000_000); sys.stdout.flush()"
 BIG_CELL = "print('y' * 50_000_000)"
@@ -95,7 +102,7 @@ class Target:
             p.stop()
 
 
-def build_targets(workdir: Path, include: set[str]) -> list[Target]:
+def build_targets(workdir: Path, include: set[str], eg_venv: Path | None = None) -> list[Target]:
     targets = [Target("direct ZMQ", ZmqKernel)]
     stock_env = {"JUPYTER_NO_CONFIG": "1"}  # no extensions, stock managers
     # Lift the stock 1 MB/s iopub cap (it cuts a 50 MB output to ~2 MB): compare transports, not caps.
@@ -112,6 +119,9 @@ def build_targets(workdir: Path, include: set[str]) -> list[Target]:
                            env={**stock_env, "JUPYTER_GATEWAY_AUTH_TOKEN": kg2.token})
         targets.append(Target("stock jupyter_server --gateway-url -> Kernel Gateway",
                               lambda jsg=jsg: WsKernel(jsg, "python3"), [jsg, kg2]))
+    if "eg" in include and eg_venv is not None:
+        eg = start_enterprise_gateway(workdir / "eg", eg_venv)  # EG sets no iopub cap
+        targets.append(Target("Enterprise Gateway 3.3 (own venv)", lambda eg=eg: WsKernel(eg, "python3"), [eg]))
     if "accel-gateway" in include:
         gw = start_gateway(workdir / "gw")
         targets.append(Target("accel gateway (direct)", lambda gw=gw: WsKernel(gw, "python3"), [gw]))
@@ -133,7 +143,9 @@ def start_accel_server(workdir: Path, gateways: dict[str, Proc], *args: str) -> 
         runtimes.append({"name": name, "display_name": name, "url": gw.url, "token_env": var})
     cfg = workdir / "jupyter_server_config.json"
     cfg.write_text(json.dumps({
-        "RuntimeRegistry": {"runtimes": runtimes, "embedded": False, "state_dir": str(workdir / "state")},
+        "RuntimeRegistry": {"runtimes": runtimes},
+        "EmbeddedGateway": {"enabled": False},
+        "AccelState": {"state_dir": str(workdir / "state")},
     }))
     return start_server(workdir, f"--config={cfg}", *args, env=env)
 
@@ -194,32 +206,64 @@ def report(targets: list[Target]) -> dict:
     return {"rows": rows}
 
 
+def parse_size(text: str) -> int:
+    units = {"K": 10**3, "M": 10**6, "G": 10**9}
+    text = text.strip().upper().rstrip("B")
+    return int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(text)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cells", type=int, default=30, help="1+1 round trips per kernel per round")
-    ap.add_argument("--targets", default="kg,server,gateway-url,accel-gateway,accel")
-    ap.add_argument("--json", help="write the raw samples and table here")
+    ap.add_argument("--targets", default="kg,server,gateway-url,eg,accel-gateway,accel")
+    ap.add_argument("--phases", default="transport,change,fanout,upload")
+    ap.add_argument("--upload-size", default="2G", help="bytes of the uploaded file (2G, 64M, ...)")
+    ap.add_argument("--upload-rounds", type=int, default=1)
+    ap.add_argument("--fanout-seconds", type=float, default=6.0)
+    ap.add_argument("--eg-venv", default=str(Path.home() / ".cache" / "jupyterlab-accel-bench" / "eg-venv"),
+                    help="venv for Enterprise Gateway (created and pip-installed when missing)")
+    ap.add_argument("--quick", action="store_true",
+                    help="CI-sized: 2 rounds, 10 cells, 64 MB upload, 3 s fan-out; no EG install")
+    ap.add_argument("--json", help="write the raw samples and tables here")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds, args.cells, args.upload_size = min(args.rounds, 2), min(args.cells, 10), "64M"
+        args.fanout_seconds = min(args.fanout_seconds, 3.0)
     include = set(args.targets.split(","))
+    wanted = set(args.phases.split(","))
+    result: dict = {"machine": {"cpus": os.cpu_count()}, "args": vars(args)}
+    eg_venv = None
+    if "eg" in include:
+        venv = Path(args.eg_venv).expanduser()
+        if args.quick and not (venv / "bin" / "jupyter-enterprisegateway").exists():
+            why = "skipped in --quick mode (its venv is not installed)"
+        else:
+            why = ensure_venv(venv)
+        eg_venv = None if why else venv
+        result["enterprise_gateway"] = why or "ran from its own venv"
+        if why:
+            print(f"Enterprise Gateway: {why}", file=sys.stderr)
     # A SIGTERM (e.g. from `timeout`) still stops every server this run started.
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="accel-bench-") as tmp:
-        targets = build_targets(Path(tmp), include)
-        try:
-            for r in range(args.rounds):
+        if "transport" in wanted:
+            targets = build_targets(Path(tmp) / "t", include, eg_venv)
+            try:
+                for r in range(args.rounds):
+                    for t in targets:
+                        measure_round(t, args.cells, big=True)
+                    print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+                result.update(report(targets))
+            finally:
                 for t in targets:
-                    measure_round(t, args.cells, big=True)
-                print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
-            result = report(targets)
-        finally:
-            for t in targets:
-                t.close()
-    result["samples"] = {t.name: t.samples for t in targets}
-    result["machine"] = {"cpus": os.cpu_count()}
+                    t.close()
+            result["samples"] = {t.name: t.samples for t in targets}
+        if wanted & {"change", "fanout", "upload"}:
+            result.update(phases.run(Path(tmp) / "p", wanted, args, start_accel_server))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        Path(args.json).write_text(json.dumps(result, indent=1, default=str))
     return result
 
 
