@@ -50,6 +50,9 @@ def env3(tmp_path_factory):
         a = start_gateway(tmp / "a"); procs.append(a)
         b = start_gateway(tmp / "b"); procs.append(b)
         stock = start_stock_gateway(tmp / "stock"); procs.append(stock)
+        # a runtime that speaks only the legacy JSON websocket protocol
+        legacy = start_gateway(tmp / "legacy", "--ZMQChannelsWebsocketConnection.kernel_ws_protocol=")
+        procs.append(legacy)
         env = {"ACCEL_TEST_A_TOKEN": a.token}
         token_file = tmp / "b.token"
         token_file.write_text(b.token)
@@ -59,10 +62,11 @@ def env3(tmp_path_factory):
              "price_per_hour": 3.6},
             {"name": "b", "display_name": "B box", "url": b.url, "token_file": str(token_file)},
             {"name": "stock", "display_name": "Stock KG", "url": stock.url, "token": stock.token},
+            {"name": "legacy", "url": legacy.url, "token": legacy.token},
         ]
         server = server_with(tmp / "server", runtimes, env=env)
         procs.append(server)
-        yield {"a": a, "b": b, "stock": stock, "server": server, "tmp": tmp}
+        yield {"a": a, "b": b, "stock": stock, "legacy": legacy, "server": server, "tmp": tmp}
     finally:
         for p in reversed(procs):
             p.stop()

@@ -16,7 +16,7 @@ from tests.server.conftest import get_json, start_session
 
 def test_runtimes_listing(env3):
     rts = {r["name"]: r for r in get_json(env3["server"], "/accel/runtimes")}
-    assert set(rts) == {"a", "b", "stock"}
+    assert set(rts) == {"a", "b", "stock", "legacy"}
     a = rts["a"]
     assert a["healthy"] and a["error"] is None and a["display_name"] == "A box"
     assert a["url"] == env3["a"].url and a["price_per_hour"] == 3.6

@@ -142,6 +142,22 @@ def test_client_socket_closes_when_runtime_drops_the_kernel(env3):
     assert server.api("GET", f"/api/kernels/{kid}").status_code == 404
 
 
+def test_both_legs_always_speak_the_same_protocol(env3):
+    """A client offering v1 gets v1 where the runtime speaks it, else the legacy protocol
+    (no subprotocol): frames are never converted."""
+    server = env3["server"]
+    for runtime, v1 in (("a", True), ("legacy", False)):
+        kid = server.api("POST", "/api/kernels", json={"name": f"accel--{runtime}--python3"}).json()["id"]
+        try:
+            with KernelClient(server.url, kid, server.token, protocol="auto") as kc:
+                assert kc.v1 is v1, runtime
+                assert kc.execute("print('hi')")["stdout"] == "hi\n"
+            with KernelClient(server.url, kid, server.token, protocol="json") as kc:
+                assert kc.eval("2**10") == "1024"
+        finally:
+            server.api("DELETE", f"/api/kernels/{kid}")
+
+
 @pytest.mark.parametrize("protocol", ["json", "v1"])
 def test_50mb_output_arrives_whole(env3, protocol):
     server = env3["server"]

@@ -7,7 +7,7 @@ from tests.server.conftest import start_session
 
 def test_tokens_never_exposed(env3):
     server = env3["server"]
-    tokens = [env3[n].token for n in ("a", "b", "stock")]
+    tokens = [env3[n].token for n in ("a", "b", "stock", "legacy")]
     r = server.api("POST", "/accel/runtimes", json={"name": "tok", "url": env3["b"].url,
                                                     "token": env3["b"].token})
     assert r.status_code == 201
