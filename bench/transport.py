@@ -17,9 +17,11 @@ import argparse
 import json
 import os
 import signal
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,8 +84,21 @@ class WsKernel:
         self.kc.execute("1")  # kernel ready and websocket warm
 
     def execute(self, code: str, timeout: float = 120) -> dict:
-        r = self.kc.execute(code, timeout=timeout)
+        # Watchdog: a read can block past the client's own deadline (seen with the stock
+        # gateway-url path mid-reconnect); shutting the socket down ends it as a failure.
+        dog = threading.Timer(timeout + 5, self._abort)
+        dog.start()
+        try:
+            r = self.kc.execute(code, timeout=timeout)
+        finally:
+            dog.cancel()
         return {"stdout": len(r["stdout"]), "reply": r["reply"]}
+
+    def _abort(self):
+        try:
+            self.kc.ws.sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass
 
     def close(self):
         self.kc.close()
