@@ -8,12 +8,13 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from ..handlers import BodyLimit
 from .source import MountError
 
 _ID = r"(?P<mount_id>[0-9a-f]{12})"
 
 
-class _Base(APIHandler):
+class _Base(BodyLimit, APIHandler):
     auth_resource = "accel"
 
     def initialize(self, manager):
