@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
@@ -13,8 +14,26 @@ AUTH_RESOURCE = "accel"
 NOT_SUPPORTED = "not supported by this runtime"
 
 
+MAX_JSON_BODY = 1 << 20  # bytes: every /accel JSON body is small
+
+
+def refuse_big_body(request, limit: int) -> None:
+    """413 with a message when the declared body is over `limit` bytes."""
+    try:
+        size = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise web.HTTPError(400, "Content-Length is not a number") from None
+    if size > limit:
+        raise web.HTTPError(413, f"request body of {size} bytes is over the {limit}-byte limit")
+
+
 class AccelHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
+    max_body_size = MAX_JSON_BODY
+
+    async def prepare(self):
+        await ensure_async(super().prepare())
+        refuse_big_body(self.request, self.max_body_size)
 
     @property
     def registry(self):

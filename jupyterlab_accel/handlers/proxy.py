@@ -18,7 +18,8 @@ from .base import AccelHandler
 _PASS_DOWN = ("Content-Type", "Content-Disposition", "Content-Length", "Last-Modified", "Etag",
               "Cache-Control", "Location")
 _PASS_UP = ("Content-Type", "Content-Length")
-_MAX_UPLOAD = 1 << 40
+# Contents bodies are JSON; JupyterLab uploads big files as 1 MiB chunks, so 256 MiB is ample.
+MAX_CONTENTS_BODY = 256 << 20
 
 
 @web.stream_request_body
@@ -27,6 +28,7 @@ class FilesProxyHandler(AccelHandler):
     /accel/runtimes/{name}/files/{path} -> /files/{path} (raw bytes)."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")
+    max_body_size = MAX_CONTENTS_BODY
     _queue: asyncio.Queue | None = None
     _upstream: asyncio.Future | None = None
 
@@ -43,7 +45,7 @@ class FilesProxyHandler(AccelHandler):
         self.rt = await self.runtime(name)
         self.upstream_path = self._upstream_path(name)
         if self.request.method in ("PUT", "POST", "PATCH"):
-            self.request.connection.set_max_body_size(_MAX_UPLOAD)
+            self.request.connection.set_max_body_size(self.max_body_size)
             self._queue = asyncio.Queue(maxsize=4)
             self._upstream = asyncio.ensure_future(self._forward(self._produce))
 
@@ -102,8 +104,10 @@ class FilesProxyHandler(AccelHandler):
             self.write(chunk)
             return self.flush()  # awaited by tornado's client: back-pressure
 
-        headers = {k: self.request.headers[k] for k in _PASS_UP if k in self.request.headers}
         method = self.request.method
+        # A body on GET/HEAD/DELETE is not forwarded, so neither are its headers.
+        headers = ({k: self.request.headers[k] for k in _PASS_UP if k in self.request.headers}
+                   if method in ("PUT", "POST", "PATCH") else {})
         kw = {"body_producer": body_producer} if body_producer else {}
         if method in ("PUT", "POST", "PATCH") and not body_producer:
             kw["body"] = b""

@@ -19,6 +19,8 @@ class RuntimesHandler(AccelHandler):
     @authorized
     async def post(self):
         body = self.json_body()
+        if isinstance(body, dict) and not isinstance(body.get("name"), (str, type(None))):
+            raise web.HTTPError(400, "name must be a string")
         if isinstance(body, dict) and self.registry.get(body.get("name")) is not None:
             raise web.HTTPError(409, f"a runtime named {body.get('name')!r} already exists")
         try:
