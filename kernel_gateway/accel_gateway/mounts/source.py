@@ -142,6 +142,8 @@ def resolve_mount_point(workspace: str, mount_point, default: str = "drive") -> 
     if full == root or not full.startswith(root + os.sep):
         raise MountError(f"mount point must be a folder inside the workspace ({mount_point!r} is "
                          "not)", "bad_mount_point")
+    if os.path.islink(full):  # the mount would land where the link points, maybe outside
+        raise MountError(f"mount point {mount_point!r} is a symlink", "bad_mount_point")
     return full
 
 
