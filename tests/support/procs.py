@@ -22,14 +22,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, headers: dict | None = None, timeout: float = 30, proc=None) -> None:
+def wait_http(url: str, headers: dict | None = None, timeout: float = 30, proc=None,
+              verify=True) -> None:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
         try:
-            r = requests.get(url, headers=headers, timeout=2)
+            r = requests.get(url, headers=headers, timeout=2, verify=verify)
             if r.status_code < 500:
                 return
             last = r.status_code
@@ -115,10 +116,11 @@ def start_gateway(workdir: Path, *args: str, token: str | None = None, env: dict
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, env=_env(token, env), stdout=out, stderr=subprocess.STDOUT,
                                 cwd=workdir, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    tls = any(a.startswith("--certfile") for a in args)  # https with the given certificate
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     p = Proc(url, token, proc, workspace, log, port)
     try:
-        wait_http(url + "/api/kernelspecs", p.headers, timeout, proc)
+        wait_http(url + "/api/kernelspecs", p.headers, timeout, proc, verify=not tls)
     except Exception:
         stop(proc)
         raise RuntimeError(f"gateway did not start:\n{p.logtext()[-3000:]}")
