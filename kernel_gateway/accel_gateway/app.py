@@ -16,6 +16,7 @@ from .allocation import DeviceAllocator
 from .devices import DeviceSelector
 from .devices.nvidia import NvidiaBackend
 from .devices.tpu import TpuBackend
+from .journal import OutputJournal
 from .kernels import AccelKernelManager
 from .limits import KernelLimits
 from .metrics import MetricsSampler
@@ -51,7 +52,7 @@ class AccelGatewayApp(ServerApp):
     aliases = aliases
     flags = server_flags
     classes = [*ServerApp.classes, IdentityProvider, AccelKernelManager, DeviceSelector, NvidiaBackend, TpuBackend, DeviceAllocator,
-               KernelLimits, MetricsSampler, RuntimeInfo]
+               KernelLimits, MetricsSampler, RuntimeInfo, OutputJournal]
 
     @default("open_browser")
     def _default_open_browser(self):

@@ -21,6 +21,7 @@ FEATURE_SETUPS = [
     "accel_gateway.handlers.setup_core",
     "accel_gateway.handlers.setup_metrics",
     "accel_gateway.mounts.setup_mounts",
+    "accel_gateway.journal_handlers.setup_journal",
 ]
 
 
@@ -36,6 +37,7 @@ class GatewayContext:
     sampler: MetricsSampler
     runtime: RuntimeInfo
     workspace: str
+    journal: object = None  # OutputJournal, set by setup_journal
     features: list = field(default_factory=list)
     handlers: list = field(default_factory=list)
 

@@ -27,6 +27,7 @@ class AccelKernelManager(AsyncMappingKernelManager):
     allocator = Any(None, allow_none=True)  # DeviceAllocator
     limits = Any(None, allow_none=True)  # KernelLimits
     culler = Any(None, allow_none=True)  # Culler
+    journal = Any(None, allow_none=True)  # OutputJournal
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -71,6 +72,8 @@ class AccelKernelManager(AsyncMappingKernelManager):
         self._starting.add(kernel_id)
         try:
             kid = await super().start_kernel(kernel_id=kernel_id, path=path, env=env, **kwargs)
+            if self.journal is not None:
+                await self.journal.wait_subscribed(kid, self.get_kernel(kid))
             self._started[kid] = utcnow()
             if self.culler is not None:
                 self.culler.start()  # once; needs the running event loop
@@ -90,7 +93,10 @@ class AccelKernelManager(AsyncMappingKernelManager):
 
     async def restart_kernel(self, kernel_id, now=False):
         try:
-            return await super().restart_kernel(kernel_id, now=now)
+            result = await super().restart_kernel(kernel_id, now=now)
+            if self.journal is not None:
+                await self.journal.wait_subscribed(kernel_id, self.get_kernel(kernel_id))
+            return result
         except Exception:
             km = self._kernels.get(kernel_id)
             if km is not None and not await km.is_alive():
@@ -104,7 +110,29 @@ class AccelKernelManager(AsyncMappingKernelManager):
         self._release(kernel_id)
         return super().remove_kernel(kernel_id)
 
+    # -- output journal (journal.py): replaces the stock unbounded offline buffer -------------
+    def start_watching_activity(self, kernel_id):
+        super().start_watching_activity(kernel_id)
+        if self.journal is not None:
+            kernel = self._kernels[kernel_id]
+            self.journal.open(kernel_id, kernel.connect_iopub(), kernel.session)
+
+    def stop_watching_activity(self, kernel_id):
+        journal = self.journal.get(kernel_id) if self.journal is not None else None
+        if journal is not None:
+            journal.detach()  # a restart attaches a new stream; the journal itself stays
+        super().stop_watching_activity(kernel_id)
+
+    def start_buffering(self, kernel_id, session_key, channels):
+        if self.journal is not None and self.journal.enabled:
+            for stream in channels.values():  # the journal keeps what the client misses
+                stream.close()
+            return
+        super().start_buffering(kernel_id, session_key, channels)
+
     def _release(self, kernel_id: str) -> None:
+        if self.journal is not None:
+            self.journal.close(kernel_id)
         if self.allocator is not None:
             self.allocator.release(kernel_id)
         if self.culler is not None:

@@ -7,10 +7,12 @@ from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from traitlets import Float
 
+from .journal_ws import JournalReplayMixin
+
 V1 = "v1.kernel.websocket.jupyter.org"
 
 
-class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
+class NoDelayWebsocketConnection(JournalReplayMixin, ZMQChannelsWebsocketConnection):
     """Stock ZMQ <-> websocket bridge with Nagle's algorithm off.
 
     Without TCP_NODELAY every small-message burst waits ~40 ms for a delayed ACK

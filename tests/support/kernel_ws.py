@@ -30,8 +30,9 @@ class KernelClient:
     """
 
     def __init__(self, base_url: str, kernel_id: str, token: str, timeout: float = 60,
-                 protocol: str = "json"):
-        self.session = uuid.uuid4().hex
+                 protocol: str = "json", session: str | None = None):
+        # Reconnecting with the same session id gets what the runtime kept for it.
+        self.session = session or uuid.uuid4().hex
         ws_url = base_url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
 
         def connect(subprotocols):

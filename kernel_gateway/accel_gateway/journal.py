@@ -1,0 +1,281 @@
+"""Output journal: every kernel's iopub messages, numbered, in a ring bounded in bytes.
+
+The journal lives on the gateway, so output produced while nobody is connected (browser closed,
+laptop asleep, server <-> gateway link cut) is still there when a client comes back:
+- `GET /api/accel/kernels/{id}/journal?since=SEQ` returns what a client missed, as JSON;
+- a kernel websocket that reconnects with the same session id gets what it missed, in order,
+  exactly once (see websocket.py); this replaces jupyter_server's unbounded offline buffer.
+
+When the ring is full the oldest messages go; the journal counts what went per execution and
+replay puts a visible marker output in their place. Executions (execute_input: msg_id, code,
+execution_count; busy/idle) are kept apart from the ring, so evicting output loses none of them.
+No I/O here apart from the iopub subscription `KernelJournal.attach` is handed.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from traitlets import Float, Int
+from traitlets.config import LoggingConfigurable
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class Entry:
+    seq: int
+    parts: list  # [header, parent_header, metadata, content, *buffers], packed bytes
+    header: dict
+    parent: dict
+    size: int
+
+
+@dataclass
+class Execution:
+    msg_id: str
+    parent: dict  # the execute_request's header: markers carry it as their parent
+    code: str = ""
+    execution_count: int | None = None
+    status: str = "busy"
+    first_seq: int = 0
+    last_seq: int = 0
+    dropped_messages: int = 0
+    dropped_bytes: int = 0
+    dropped_until: int = 0  # highest seq of this execution's dropped messages
+
+    def to_dict(self) -> dict:
+        return {"msg_id": self.msg_id, "code": self.code, "execution_count": self.execution_count,
+                "status": self.status, "first_seq": self.first_seq, "last_seq": self.last_seq,
+                "dropped_messages": self.dropped_messages, "dropped_bytes": self.dropped_bytes}
+
+
+def _size_text(n: int) -> str:
+    if n >= MiB / 10:
+        return f"{n / MiB:.1f} MB"
+    return f"{max(1, round(n / 1024))} KB"
+
+
+def marker_text(messages: int, nbytes: int) -> str:
+    return (f"[jupyterlab-accel: {_size_text(nbytes)} of output dropped while disconnected "
+            f"({messages} messages)]\n")
+
+
+def _iso_now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class KernelJournal:
+    """One kernel's journal. `pack`/`unpack` are the kernel session's serializers."""
+
+    def __init__(self, kernel_id: str, max_bytes: int, max_executions: int, pack, unpack):
+        self.kernel_id = kernel_id
+        self.max_bytes = max_bytes
+        self.max_executions = max_executions
+        self.pack, self.unpack = pack, unpack
+        self.entries: deque[Entry] = deque()
+        self.bytes = 0
+        self.seq = 0  # last seq given out
+        self.executions: OrderedDict[str, Execution] = OrderedDict()
+        self.dropped_messages = 0
+        self.dropped_bytes = 0
+        self.cursors: dict[str, int] = {}  # websocket session key -> last seq it was sent
+        self.listeners: list = []  # callables(entry) for live delivery
+        self._stream = None
+        self.subscribed = asyncio.Event()  # set by the first message (ipykernel's iopub_welcome)
+
+    async def wait_subscribed(self, timeout: float) -> bool:
+        """ZMQ subscriptions connect asynchronously: wait until messages arrive, so a client
+        that connects after the kernel start returned misses none."""
+        try:
+            await asyncio.wait_for(self.subscribed.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    # -- recording ------------------------------------------------------------------------
+    def attach(self, stream, session) -> None:
+        """Record every message of an iopub ZMQStream (a kernel's; replaced after restarts)."""
+        self.detach()
+        self._stream = stream
+        self.subscribed.clear()
+
+        def on_recv(msg_list):
+            _, fed = session.feed_identities(msg_list)
+            self.record(fed[1:])  # without the signature
+
+        stream.on_recv(on_recv)
+
+    def detach(self) -> None:
+        if self._stream is not None:
+            if not self._stream.closed():
+                self._stream.close()
+            self._stream = None
+
+    def record(self, parts: list) -> Entry:
+        parts = [bytes(p) if not isinstance(p, bytes) else p for p in parts]
+        header, parent = self.unpack(parts[0]), self.unpack(parts[1])
+        self.seq += 1
+        entry = Entry(self.seq, parts, header, parent, sum(len(p) for p in parts))
+        self.subscribed.set()
+        self._track(entry)
+        self.entries.append(entry)
+        self.bytes += entry.size
+        while self.bytes > self.max_bytes and len(self.entries) > 1:
+            self._drop(self.entries.popleft())
+        for listener in list(self.listeners):
+            listener(entry)
+        return entry
+
+    def _track(self, entry: Entry) -> None:
+        msg_type = entry.header.get("msg_type")
+        pid = entry.parent.get("msg_id")
+        if not pid or entry.parent.get("msg_type") != "execute_request":
+            return
+        ex = self.executions.get(pid)
+        if ex is None:
+            ex = self.executions[pid] = Execution(pid, entry.parent, first_seq=entry.seq)
+            while len(self.executions) > self.max_executions:
+                self.executions.popitem(last=False)
+        ex.last_seq = entry.seq
+        if msg_type in ("execute_input", "status", "execute_result"):
+            content = self.unpack(entry.parts[3])
+            if msg_type == "execute_input":
+                ex.code = content.get("code", "")
+                ex.execution_count = content.get("execution_count")
+            elif msg_type == "execute_result":
+                ex.execution_count = content.get("execution_count", ex.execution_count)
+            else:
+                ex.status = content.get("execution_state", ex.status)
+
+    def _drop(self, entry: Entry) -> None:
+        self.bytes -= entry.size
+        self.dropped_messages += 1
+        self.dropped_bytes += entry.size
+        ex = self.executions.get(entry.parent.get("msg_id", ""))
+        if ex is not None:
+            ex.dropped_messages += 1
+            ex.dropped_bytes += entry.size
+            ex.dropped_until = entry.seq
+
+    # -- replay ---------------------------------------------------------------------------
+    @property
+    def first_seq(self) -> int:
+        return self.entries[0].seq if self.entries else self.seq + 1
+
+    def since(self, seq: int) -> list[Entry]:
+        """Entries after `seq`, in order, with a marker entry (seq of the first surviving
+        message of that execution) before each execution's output where some was dropped."""
+        out: list[Entry] = []
+        marked: set[str] = set()
+        for entry in self.entries:
+            if entry.seq <= seq:
+                continue
+            pid = entry.parent.get("msg_id", "")
+            ex = self.executions.get(pid)
+            if (ex is not None and pid not in marked and ex.dropped_messages
+                    and ex.dropped_until > seq):
+                marked.add(pid)
+                out.append(self.marker(ex, entry.seq))
+            out.append(entry)
+        return out
+
+    def marker(self, ex: Execution, seq: int) -> Entry:
+        # Same id on every replay, so a client that fetched it before can tell.
+        header = {"msg_id": f"accel-marker-{ex.msg_id}-{ex.dropped_until}", "msg_type": "stream", "username": "accel-gateway",
+                  "session": "accel-journal", "date": _iso_now(), "version": "5.3"}
+        content = {"name": "stderr", "text": marker_text(ex.dropped_messages, ex.dropped_bytes)}
+        parts = [self.pack(header), self.pack(ex.parent), self.pack({"accel_marker": True}),
+                 self.pack(content)]
+        return Entry(seq, parts, header, ex.parent, 0)
+
+    def to_json(self, since: int) -> dict:
+        """The body of GET /api/accel/kernels/{id}/journal?since=SEQ."""
+        messages = []
+        for e in self.since(since):
+            msg = {"seq": e.seq, "channel": "iopub", "header": e.header,
+                   "parent_header": e.parent, "metadata": self.unpack(e.parts[2]),
+                   "content": self.unpack(e.parts[3]), "msg_type": e.header.get("msg_type"),
+                   "buffers": [base64.b64encode(b).decode() for b in e.parts[4:]]}
+            messages.append(msg)
+        return {"kernel_id": self.kernel_id, "since": since, "last_seq": self.seq,
+                "first_seq": self.first_seq, "bytes": self.bytes, "max_bytes": self.max_bytes,
+                "dropped_messages": self.dropped_messages, "dropped_bytes": self.dropped_bytes,
+                "executions": [ex.to_dict() for ex in self.executions.values()
+                               if ex.last_seq > since],
+                "messages": messages}
+
+
+class OutputJournal(LoggingConfigurable):
+    """The journals of every kernel of this gateway."""
+
+    max_bytes = Int(
+        64 * MiB, config=True,
+        help="Bytes of iopub messages kept per kernel for clients that were away (browser "
+        "closed, link cut). Older messages are dropped first; replay shows a marker saying how "
+        "much. 0 disables the journal (and websocket replay).")
+    subscribe_timeout = Float(
+        10, config=True,
+        help="Seconds a kernel start or restart waits for the journal's iopub subscription "
+        "(the kernel's iopub_welcome) before answering.")
+    max_executions = Int(
+        1000, config=True,
+        help="Executions (code, execution count, busy/idle) remembered per kernel.")
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.journals: dict[str, KernelJournal] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    def open(self, kernel_id: str, stream, session) -> KernelJournal | None:
+        """Start (or, after a restart, resume) recording a kernel's iopub stream."""
+        if not self.enabled:
+            stream.close()
+            return None
+        j = self.journals.get(kernel_id)
+        if j is None:
+            j = self.journals[kernel_id] = KernelJournal(
+                kernel_id, self.max_bytes, self.max_executions, session.pack, session.unpack)
+        j.attach(stream, session)
+        return j
+
+    async def wait_subscribed(self, kernel_id: str, kernel) -> None:
+        """Nudge the kernel (kernel_info requests, as jupyter_server does for websockets)
+        until its iopub reaches the journal: then a client connecting after the kernel start
+        returned misses nothing. `kernel` is the kernel's KernelManager."""
+        j = self.journals.get(kernel_id)
+        if j is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.subscribe_timeout
+        shell = kernel.connect_shell()
+        try:
+            while not j.subscribed.is_set() and loop.time() < deadline:
+                kernel.session.send(shell, "kernel_info_request")
+                await j.wait_subscribed(0.3)
+        finally:
+            shell.close()
+        if not j.subscribed.is_set():
+            self.log.warning("Output journal of kernel %s got no message in %ss: output "
+                             "before the first one may be missing", kernel_id,
+                             self.subscribe_timeout)
+
+    def get(self, kernel_id: str) -> KernelJournal | None:
+        return self.journals.get(kernel_id)
+
+    def close(self, kernel_id: str) -> None:
+        j = self.journals.pop(kernel_id, None)
+        if j is not None:
+            j.detach()
+            j.listeners.clear()
+
+
+def dumps(body: dict) -> str:
+    return json.dumps(body, default=str)
