@@ -131,6 +131,7 @@ class AccelKernelManager(AsyncMappingKernelManager):
         super().start_buffering(kernel_id, session_key, channels)
 
     def _release(self, kernel_id: str) -> None:
+        self._close_sockets(kernel_id)
         if self.journal is not None:
             self.journal.close(kernel_id)
         if self.allocator is not None:
@@ -159,6 +160,14 @@ class AccelKernelManager(AsyncMappingKernelManager):
 
     def unregister_socket(self, kernel_id: str, connection) -> None:
         self._sockets.get(kernel_id, set()).discard(connection)
+
+    def _close_sockets(self, kernel_id: str) -> None:
+        """A kernel that ended closes its websockets, so clients (and relays) know at once."""
+        for conn in list(self._sockets.pop(kernel_id, ())):
+            try:
+                conn.websocket_handler.close(1000, "kernel shut down")
+            except Exception as e:  # already closing
+                self.log.debug("Closing a websocket of %s: %s", kernel_id, e)
 
     def send_notice(self, kernel_id: str, content: dict) -> int:
         """Send an accel_notice iopub message on every open websocket of a kernel."""

@@ -48,6 +48,7 @@ class KernelClient:
             protocol = "v1" if self.ws.getsubprotocol() == V1 else "json"
         else:
             self.ws = connect([V1] if protocol == "v1" else None)
+        self.timeout = timeout
         self.ws.settimeout(timeout)
         self.v1 = protocol == "v1" and self.ws.getsubprotocol() == V1
         if protocol == "v1" and not self.v1:
@@ -71,6 +72,8 @@ class KernelClient:
 
     def recv(self) -> dict:
         data = self.ws.recv()
+        if not data:  # a close frame
+            raise websocket.WebSocketConnectionClosedException("the server closed the websocket")
         if not self.v1:
             return json.loads(data)
         channel, parts = deserialize_msg_from_ws_v1(data)
@@ -112,6 +115,7 @@ class KernelClient:
                 result[m["content"]["name"]].append(m["content"]["text"])
             elif t in ("execute_result", "display_data", "error"):
                 result["outputs"].append(m["content"])
+        self.ws.settimeout(self.timeout)
         result["stdout"] = "".join(result["stdout"])
         result["stderr"] = "".join(result["stderr"])
         return result
