@@ -4,10 +4,13 @@ import socket
 import time
 
 import psutil
+import pytest
 
 from tests.server.conftest import get_json, is_descendant, server_with, start_session
 from tests.support.kernel_ws import KernelClient
 from tests.support.procs import start_gateway, start_server
+
+pytestmark = pytest.mark.timeout(180)
 
 
 def test_dead_and_hung_runtimes(tmp_path):

@@ -8,10 +8,13 @@ import threading
 import time
 
 import psutil
+import pytest
 import requests
 import websocket
 
 from tests.server.conftest import get_json, start_session
+
+pytestmark = pytest.mark.timeout(180)
 
 
 def test_runtimes_listing(env3):

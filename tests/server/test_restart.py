@@ -3,9 +3,13 @@ import json
 import os
 import stat
 
+import pytest
+
 from tests.server.conftest import get_json, server_with, start_session
 from tests.support.kernel_ws import KernelClient
 from tests.support.procs import start_gateway
+
+pytestmark = pytest.mark.timeout(180)
 
 
 def test_restart_reattaches_with_state(tmp_path):

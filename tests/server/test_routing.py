@@ -12,6 +12,8 @@ from tests.support.kernel_ws import KernelClient
 
 PID = "import os; os.getpid()"
 
+pytestmark = pytest.mark.timeout(180)
+
 
 def test_kernelspecs_are_namespaced_and_say_where(env3):
     specs = get_json(env3["server"], "/api/kernelspecs")["kernelspecs"]

@@ -1,8 +1,11 @@
 """Runtime tokens never reach a browser-facing answer, the server log or a command line.
 (Runs after the other env3 tests, so the log covers everything they did.)"""
 import psutil
+import pytest
 
 from tests.server.conftest import start_session
+
+pytestmark = pytest.mark.timeout(180)
 
 
 def test_tokens_never_exposed(env3):
