@@ -6,11 +6,16 @@ subprotocols the client offered, then gives the client whatever the runtime chos
 therefore always speak the same protocol (v1.kernel.websocket.jupyter.org where the runtime
 speaks it, the legacy JSON protocol otherwise), and frames pass through untouched: no
 decoding, no re-encoding. Upstream has no message size cap; reads wait for the client's
-writes to drain, so memory stays flat however much output flows."""
+writes to drain, so memory stays flat however much output flows.
+
+When the upstream leg drops while the client stays, the relay reconnects with back-off under
+the same session id and tells the client with accel_notice messages (reconnecting,
+runtime_lost, reconnected, kernel_dead); see reconnect.py."""
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections import deque
 
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from tornado import web
@@ -18,6 +23,7 @@ from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClosedError
 from traitlets import Float, Int
 
+from . import reconnect
 from .remote_kernel import RemoteKernel
 
 
@@ -30,10 +36,35 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
         "cap drops large outputs (a 50 MB image or dataframe).")
     upstream_connect_timeout = Float(
         20, config=True, help="Seconds to open the websocket to a runtime.")
+    reconnect_timeout = Float(
+        600, config=True,
+        help="Seconds the relay keeps reconnecting to a runtime whose kernel websocket "
+        "dropped while the browser stayed connected; then the browser's socket is closed.")
+    reconnect_backoff = Float(
+        0.25, config=True, help="First delay (s) between reconnect attempts; doubles each time.")
+    reconnect_backoff_max = Float(
+        4, config=True, help="Longest delay (s) between reconnect attempts.")
+    lost_after = Float(
+        2, config=True,
+        help="Seconds of failed reconnects after which the browser is told 'runtime_lost' "
+        "(reconnection goes on until reconnect_timeout).")
+    reconnect_overlap = Float(
+        10, config=True,
+        help="Seconds of output before the break that the runtime re-sends on reconnect (the "
+        "relay drops the repeats): covers frames in flight when the link broke.")
+    upstream_ping_interval = Float(
+        15, config=True,
+        help="Seconds between websocket pings to the runtime; a link that answers none within "
+        "as long is treated as dropped (0 disables).")
+    max_queued_messages = Int(
+        1000, config=True,
+        help="Client messages held while reconnecting; beyond that the oldest are dropped.")
 
     _upstream = None
     _pump_task = None
     _closed = False
+    _queue = None  # client messages held while reconnecting, else None
+    _seen = None
 
     @property
     def remote(self) -> bool:
@@ -49,7 +80,8 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
         limit = self.upstream_max_message_size or sys.maxsize
         try:
             self._upstream = await rk.open_channels(self.session_id, protocols, limit,
-                                                    self.upstream_connect_timeout)
+                                                    self.upstream_connect_timeout,
+                                                    ping_interval=self.upstream_ping_interval)
         except HTTPClientError as e:
             code = e.code if e.code in (401, 403, 404) else 502
             if code == 404:
@@ -60,6 +92,7 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
             raise web.HTTPError(502, f"runtime {rk.rt.name!r} unreachable: {e}") from None
         # "" tells jupyter_server's handler to pick no subprotocol (legacy), as upstream did.
         self.kernel_ws_protocol = self._upstream.selected_subprotocol or ""
+        self._seen = reconnect.SeenIds()
         # If the client's handshake never completes, do not leak the upstream leg.
         asyncio.get_running_loop().call_later(60, self._close_if_unused)
 
@@ -76,31 +109,109 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
         self._pump_task = asyncio.ensure_future(self._pump())
 
     async def _pump(self):
-        """Runtime -> client, one frame at a time, waiting for each write to drain."""
+        """Runtime -> client, one frame at a time, waiting for each write to drain; when the
+        runtime's leg drops, reconnect (the client's socket stays open meanwhile)."""
         handler = self.websocket_handler
         try:
             while True:
                 msg = await self._upstream.read_message()
                 if msg is None:
-                    break
+                    if self._closed or not await self._reconnect():
+                        break
+                    continue
+                if self._seen.is_repeat(msg):
+                    continue
                 await handler.write_message(msg, binary=isinstance(msg, bytes))
         except (WebSocketClosedError, asyncio.CancelledError):
             return
         except Exception as e:  # noqa: BLE001 - a broken leg closes the other one
             self.log.warning("jupyterlab_accel: relay for kernel %s stopped: %s", self.kernel_id, e)
         if not self._closed:
-            # The runtime closed the socket (kernel gone, runtime down): the client reconnects.
             handler.close(1011, "runtime closed the kernel connection")
+
+    def _notify(self, kind: str, message: str, **extra) -> None:
+        frame = reconnect.notice_frame(self.kernel_ws_protocol, kind, message, **extra)
+        self.websocket_handler.write_message(frame, binary=isinstance(frame, bytes))
+
+    async def _reconnect(self) -> bool:
+        """Reopen the upstream leg with back-off. False: give up (kernel gone, or too long)."""
+        rk: RemoteKernel = self.kernel_manager
+        name = rk.rt.name
+        if self._queue is None:
+            self._queue = deque(maxlen=self.max_queued_messages)
+        self.log.warning("jupyterlab_accel: kernel %s lost its link to runtime %r; reconnecting",
+                         self.kernel_id, name)
+        self._notify("reconnecting", f"Connection to runtime {name!r} lost; reconnecting...",
+                     runtime=name)
+        loop = asyncio.get_running_loop()
+        started, attempt, lost = loop.time(), 0, False
+        limit = self.upstream_max_message_size or sys.maxsize
+        protocols = [self.kernel_ws_protocol] if self.kernel_ws_protocol else []
+        while not self._closed:
+            await asyncio.sleep(reconnect.backoff(attempt, self.reconnect_backoff,
+                                                  self.reconnect_backoff_max))
+            attempt += 1
+            if self._closed:
+                return False
+            elapsed = loop.time() - started
+            try:
+                upstream = await rk.open_channels(
+                    self.session_id, protocols, limit, min(5.0, self.upstream_connect_timeout),
+                    overlap=self.reconnect_overlap, ping_interval=self.upstream_ping_interval)
+            except HTTPClientError as e:
+                if e.code == 404:  # the runtime is back but the kernel is not
+                    return self._kernel_dead(f"The kernel is gone from runtime {name!r} (it "
+                                             "died or the runtime restarted).")
+                failure = f"HTTP {e.code}"
+            except (OSError, asyncio.TimeoutError) as e:
+                failure = str(e) or type(e).__name__
+            else:
+                if self._closed:
+                    upstream.close()
+                    return False
+                self._upstream = upstream
+                self._seen.deduping = True
+                queued, self._queue = self._queue, None
+                for m in queued:
+                    self._forward(m)
+                self.log.info("jupyterlab_accel: kernel %s reconnected to runtime %r after "
+                              "%.1fs", self.kernel_id, name, loop.time() - started)
+                self._notify("reconnected", f"Reconnected to runtime {name!r}.", runtime=name)
+                return True
+            if not lost and elapsed >= self.lost_after:
+                lost = True
+                rk.rt.mark_unhealthy(f"unreachable: {failure}")
+                self._notify("runtime_lost", f"Runtime {name!r} is unreachable ({failure}); "
+                             "still trying to reconnect.", runtime=name, retrying=True)
+            if elapsed >= self.reconnect_timeout:
+                self._notify("runtime_lost", f"Runtime {name!r} did not come back within "
+                             f"{self.reconnect_timeout:g}s.", runtime=name, retrying=False)
+                return False
+        return False
+
+    def _kernel_dead(self, message: str) -> bool:
+        self._notify("kernel_dead", message, runtime=self.kernel_manager.rt.name)
+        frame = reconnect.dead_status_frame(self.kernel_ws_protocol)
+        self.websocket_handler.write_message(frame, binary=isinstance(frame, bytes))
+        self.kernel_manager.gone = True
+        return False
+
+    def _forward(self, incoming_msg) -> None:
+        try:
+            self._upstream.write_message(incoming_msg, binary=isinstance(incoming_msg, bytes))
+        except WebSocketClosedError:
+            if self._queue is None:  # the pump sees the close and reconnects; keep this one
+                self._queue = deque([incoming_msg], maxlen=self.max_queued_messages)
 
     def handle_incoming_message(self, incoming_msg):
         if not self.remote:
             return super().handle_incoming_message(incoming_msg)
         if self._upstream is None or self._closed:
             return
-        try:
-            self._upstream.write_message(incoming_msg, binary=isinstance(incoming_msg, bytes))
-        except WebSocketClosedError:
-            self.websocket_handler.close(1011, "runtime closed the kernel connection")
+        if self._queue is not None:  # reconnecting: sent once the runtime is back
+            self._queue.append(incoming_msg)
+            return
+        self._forward(incoming_msg)
 
     def disconnect(self):
         if not self.remote:

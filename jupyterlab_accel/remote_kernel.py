@@ -118,12 +118,19 @@ class RemoteKernel(LoggingConfigurable):
         self.gone = True
 
     async def open_channels(self, session_id: str | None, subprotocols: list[str] | None,
-                            max_message_size: int, timeout: float) -> WebSocketClientConnection:
-        """The upstream leg of the relay: TCP_NODELAY, no message size cap."""
-        query = f"?session_id={quote(session_id)}" if session_id else ""
+                            max_message_size: int, timeout: float, overlap: float = 0,
+                            ping_interval: float | None = None) -> WebSocketClientConnection:
+        """The upstream leg of the relay: TCP_NODELAY, no message size cap. `overlap`: ask
+        the runtime to re-send that many seconds before this session's last message."""
+        params = [f"session_id={quote(session_id)}"] if session_id else []
+        if overlap:
+            params.append(f"accel_overlap={overlap:g}")
+        query = "?" + "&".join(params) if params else ""
         req: HTTPRequest = self.rt.request(f"/api/kernels/{self.kernel_id}/channels{query}",
                                            ws=True, timeout=timeout)
         conn = await websocket_connect(req, max_message_size=max_message_size,
-                                       subprotocols=subprotocols or None)
+                                       subprotocols=subprotocols or None,
+                                       ping_interval=ping_interval or None,
+                                       ping_timeout=ping_interval or None)
         conn.protocol.set_nodelay(True)
         return conn

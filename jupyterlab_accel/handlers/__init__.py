@@ -1,4 +1,5 @@
 """URL patterns of the /accel REST and websocket API (thin handlers over the managers)."""
+from .journal import JournalHandler
 from .metrics import MetricsStreamHandler
 from .proxy import FilesProxyHandler, MetricsSnapshotHandler, MountsProxyHandler
 from .runtimes import RuntimeHandler, RuntimesHandler
@@ -17,4 +18,5 @@ handlers = [
     (r"/accel/sessions", SessionsHandler),
     (rf"/accel/sessions/{_KID}", SessionHandler),
     (rf"/accel/kernels/{_KID}/keepalive", KeepaliveHandler),
+    (rf"/accel/kernels/{_KID}/journal", JournalHandler),
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ class Entry:
     header: dict
     parent: dict
     size: int
+    t: float = 0.0  # time.monotonic() when recorded
 
 
 @dataclass
@@ -83,7 +85,10 @@ class KernelJournal:
         self.executions: OrderedDict[str, Execution] = OrderedDict()
         self.dropped_messages = 0
         self.dropped_bytes = 0
-        self.cursors: dict[str, int] = {}  # websocket session key -> last seq it was sent
+        # websocket session key -> (last seq it was sent, monotonic time it went away, the
+        # seq before its first message: rewinding never re-sends what it never got)
+        self.cursors: dict[str, tuple[int, float, int]] = {}
+        self.active: dict[str, object] = {}  # session key -> connection fed now
         self.listeners: list = []  # callables(entry) for live delivery
         self._stream = None
         self.subscribed = asyncio.Event()  # set by the first message (ipykernel's iopub_welcome)
@@ -120,7 +125,7 @@ class KernelJournal:
         parts = [bytes(p) if not isinstance(p, bytes) else p for p in parts]
         header, parent = self.unpack(parts[0]), self.unpack(parts[1])
         self.seq += 1
-        entry = Entry(self.seq, parts, header, parent, sum(len(p) for p in parts))
+        entry = Entry(self.seq, parts, header, parent, sum(len(p) for p in parts), time.monotonic())
         self.subscribed.set()
         self._track(entry)
         self.entries.append(entry)
@@ -163,6 +168,19 @@ class KernelJournal:
             ex.dropped_until = entry.seq
 
     # -- replay ---------------------------------------------------------------------------
+    def rewind(self, seq: int, until: float, seconds: float, floor: int = 0) -> int:
+        """The seq before the messages recorded in the `seconds` up to `until` (at most `seq`):
+        a relay that dedupes by msg_id asks for that overlap, as frames in flight when its
+        link broke were sent but never received."""
+        start = seq
+        for entry in reversed(self.entries):
+            if entry.seq > seq:
+                continue
+            if entry.t < until - seconds or entry.seq <= floor:
+                break
+            start = entry.seq - 1
+        return start
+
     @property
     def first_seq(self) -> int:
         return self.entries[0].seq if self.entries else self.seq + 1

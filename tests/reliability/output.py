@@ -25,7 +25,7 @@ def send_execute(client: KernelClient, code: str) -> str:
 
 
 def read_for(client: KernelClient, msg_id: str, seconds: float, until_idle: bool = False,
-             stop_at: str | None = None) -> list:
+             stop_at: str | None = None, stop_notice: str | None = None) -> list:
     """iopub messages of one execution received within `seconds` (sooner once idle, or once
     a message of type `stop_at` came)."""
     got = []
@@ -40,7 +40,12 @@ def read_for(client: KernelClient, msg_id: str, seconds: float, until_idle: bool
             break
         if m.get("msg_type") == "accel_notice" or m["header"].get("msg_type") == "accel_notice":
             got.append(m)
+            if stop_notice and m["content"].get("kind") == stop_notice:
+                break
             continue
+        if m["header"]["msg_type"] == "status" and m["content"]["execution_state"] == "dead":
+            got.append(m)  # the relay's word that the kernel is gone (no parent)
+            break
         if m.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         got.append(m)
