@@ -1,6 +1,9 @@
 """One runtime dies or hangs: the listing stays fast, it is reported unhealthy within 5 s, the
 others keep working. The embedded runtime works with zero configuration."""
+import json
+import os
 import socket
+import stat
 import time
 
 import psutil
@@ -79,7 +82,13 @@ def test_embedded_runtime_zero_config(tmp_path):
         gw = [p for p in psutil.Process(server.pid).children() if "accel_gateway" in " ".join(p.cmdline())]
         assert len(gw) == 1
         assert not any(local_token in " ".join(gw[0].cmdline()) for local_token in ("token", "TOKEN"))
+        token = gw[0].environ()["JUPYTER_TOKEN"]  # generated, handed over in the environment
+        assert len(token) >= 32 and token != server.token
+        log = (tmp_path / "state" / "embedded-gateway.log")
+        assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
         specs = get_json(server, "/api/kernelspecs")["kernelspecs"]
+        assert token not in json.dumps(specs) + json.dumps(get_json(server, "/accel/runtimes"))
+        assert token not in server.logtext() and token not in log.read_text()
         assert specs["accel--local--python3"]["spec"]["display_name"] == "Python 3 (ipykernel) · CPU · This machine"
         s = start_session(server, "accel--local--python3", "local.ipynb")
         with KernelClient(server.url, s["kernel"]["id"], server.token) as kc:
