@@ -178,5 +178,11 @@ def test_50mb_output_arrives_whole(env3, protocol):
             assert len(outs) == 1, "one single output message"
             assert len(outs[0]["data"]["text/plain"]) == size
             assert kc.eval("'still alive'") == "'still alive'"
+            if protocol == "v1":  # memory flat: a second and third 50 MB output add nothing
+                rss = psutil.Process(server.pid).memory_info().rss
+                for _ in range(2):
+                    assert kc.execute(code, timeout=120)["reply"]["status"] == "ok"
+                growth = (psutil.Process(server.pid).memory_info().rss - rss) / 1e6
+                assert growth < 30, f"server RSS grew {growth:.0f} MB over two more 50 MB outputs"
     finally:
         server.api("DELETE", f"/api/kernels/{kid}")
