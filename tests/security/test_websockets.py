@@ -20,7 +20,7 @@ GARBAGE_BINARY = [b"", b"\x01", b"\x05\x00\x00\x00",  # truncated offset table
                   struct.pack("<Q", 3) + struct.pack("<Q", 1 << 40) * 3,  # offsets past the end
                   struct.pack("<Q", 2) + struct.pack("<QQ", 24, 16) + b"shell",  # decreasing
                   struct.pack("<Q", 6) + struct.pack("<Q", 56) * 6 + b"shell",  # empty parts
-                  b"\xff" * 64, bytes(range(256))]
+                  b"\xff" * 64, bytes(range(256)), b"\x00" * (12 << 20)]  # over a 10 MiB cap
 
 
 def _ws(url: str, token: str, subprotocols=None):
@@ -70,8 +70,11 @@ def test_kernel_channels_survive_garbage(sec_env, kernels, side, protocol):
     proc = sec_env["server"] if side == "server" else sec_env["gw"]
     kid = kernels[side]
     url = f"{proc.url}/api/kernels/{kid}/channels?session_id=fuzz"
-    for _ in range(2):
-        _blast(_ws(url, proc.token, [V1] if protocol == "v1" else None))
+    # another tab of the same kernel, open while the garbage flows, is not disturbed
+    with KernelClient(proc.url, kid, proc.token, timeout=30, protocol=protocol) as other:
+        for _ in range(2):
+            _blast(_ws(url, proc.token, [V1] if protocol == "v1" else None))
+        assert other.eval("1 + 1", timeout=30) == "2"
     assert proc.proc.poll() is None, f"{side} died:\n{proc.logtext()[-3000:]}"
     with KernelClient(proc.url, kid, proc.token, timeout=30, protocol=protocol) as kc:
         assert kc.eval("6 * 7", timeout=30) == "42"
