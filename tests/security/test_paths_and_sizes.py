@@ -123,3 +123,13 @@ def test_oversized_contents_upload_gets_413_before_the_body(sec_env):
     r = server.api("PUT", "/accel/runtimes/a/contents/small.txt",
                    json={"type": "file", "format": "text", "content": "hi"})
     assert r.status_code in (200, 201), r.text
+
+
+def test_mounts_proxy_stays_under_mounts(sec_env):
+    """/accel/runtimes/a/mounts/<rest> never reaches another gateway route."""
+    server = sec_env["server"]
+    for rest in ("/../../kernels", "/..%2f..%2fkernels", "/%2e%2e/%2e%2e/kernels", "/../runtime",
+                 "/..%2F..%2F..%2Fapi%2Fkernels", "/remotes/../../kernels"):
+        status, body = raw_request(server.url, "GET", "/accel/runtimes/a/mounts" + rest, server.headers)
+        assert status in (400, 403, 404), (rest, status, body[:300])
+        assert b"execution_state" not in body and b"cpu_count" not in body, (rest, body[:300])
