@@ -21,6 +21,7 @@ def fuzz(url: str, token: str, *filters: str, examples: int = 5) -> None:
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
     assert "passed" in out and "Tested:" in out, out[-3000:]
+    print(*[line.strip() for line in out.splitlines() if "generated" in line or "Tested:" in line])
 
 
 def test_spec_is_valid_openapi():
