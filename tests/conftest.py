@@ -1,6 +1,18 @@
+import signal
+
 import pytest
 
 from tests.support.procs import start_gateway
+
+
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
+# A test run stopped with SIGTERM (e.g. `timeout`, CI's limit) still tears its fixtures down,
+# so the gateways and servers it started are stopped by PID instead of leaking.
+if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 
 
 @pytest.fixture

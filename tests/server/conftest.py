@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import psutil
@@ -13,15 +12,6 @@ import requests
 
 from tests.support.procs import start_gateway, start_server, start_stock_gateway
 
-
-def _interrupt_on_sigterm(signum, frame):
-    raise KeyboardInterrupt("SIGTERM")
-
-
-# A test run stopped with SIGTERM (e.g. `timeout`) still tears its fixtures down, so the
-# gateways and servers it started are stopped by PID instead of leaking.
-if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 
 
 def server_with(workdir: Path, runtimes: list[dict], *, embedded: bool = False, env=None,
