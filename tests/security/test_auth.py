@@ -4,12 +4,12 @@ enumerating the real apps' URL rules (tests/security/routes.py), refuses an unau
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import uuid
 
-import pytest
 import requests
 import websocket
 
@@ -141,7 +141,7 @@ def test_every_gateway_handler_refuses_unauthenticated(sec_env, tmp_path):
     gw = sec_env["gw"]
     (tmp_path / "ws").mkdir()
     found = routes("gateway", ["--ip=127.0.0.1", f"--port={free_port()}", f"--workspace={tmp_path / 'ws'}"],
-                   env={**__import__("os").environ, "JUPYTER_TOKEN": "enumeration-only"})
+                   env={**os.environ, "JUPYTER_TOKEN": "enumeration-only"})
     accel = [r for r in found if r["handler"].startswith("accel_gateway")]
     assert any(r["websocket"] for r in accel) and any("/mounts" in r["pattern"] for r in accel)
     problems = walk(gw.url, found, keep=lambda r: True)  # the whole gateway

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
