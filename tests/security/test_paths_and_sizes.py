@@ -8,6 +8,7 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 MiB = 1 << 20
 SECRET_FILE_TEXT = "outside-the-workspace-"
@@ -132,3 +133,24 @@ def test_mounts_proxy_stays_under_mounts(sec_env):
         status, body = raw_request(server.url, "GET", "/accel/runtimes/a/mounts" + rest, server.headers)
         assert status in (400, 403, 404), (rest, status, body[:300])
         assert b"execution_state" not in body and b"cpu_count" not in body, (rest, body[:300])
+
+
+def test_chunked_upload_past_the_cap_is_cut_off(sec_env):
+    """Without a Content-Length the cap is enforced as the body arrives; nothing reaches the runtime."""
+    server = sec_env["server"]
+
+    def body():
+        yield b'{"type": "file", "format": "text", "content": "'
+        for _ in range(260):
+            yield b"x" * MiB
+        yield b'"}'
+
+    try:
+        r = requests.put(server.url + "/accel/runtimes/a/contents/chunked.txt", data=body(),
+                         headers={**server.headers, "Content-Type": "application/json"}, timeout=60)
+        assert r.status_code in (400, 413), r.text[:300]
+    except requests.ConnectionError:
+        pass  # the server closed the connection while the body was still being sent
+    assert server.proc.poll() is None
+    assert not (sec_env["gw"].root / "chunked.txt").exists()
+    assert server.api("GET", "/accel/runtimes/a").status_code == 200
