@@ -19,10 +19,11 @@ SAMPLES = {"kernel_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "mou
            "name": "a", "rest": "contents/x.txt", "path": "/x.txt", "section_name": "x",
            "checkpoint_id": "x", "action": "restart", "kernel_name": "python3", "format": "html"}
 # jupyter_server's own public pages (@allow_unauthenticated): static files, login/logout, the API
-# version, redirects. They may answer; nothing of ours may be among them.
+# version, redirects, the static landing page "/". They may answer; nothing of ours may be among
+# them. (/metrics, Prometheus, is checked: it must refuse.)
 STOCK_PUBLIC = ("FileFindHandler", "PublicStaticFileHandler", "LoginFormHandler", "LogoutHandler",
                 "APIVersionHandler", "TrailingSlashHandler", "NotebooksRedirectHandler",
-                "MainHandler", "PrometheusMetricsHandler", "Template404", "RedirectHandler")
+                "MainHandler", "Template404", "RedirectHandler")
 OURS = ("accel_gateway", "jupyterlab_accel")
 # Stock server routes whose managers/connection classes are ours (routing, relay).
 SERVER_ROUTED = re.compile(r"^/api/(kernels|sessions|kernelspecs)")
