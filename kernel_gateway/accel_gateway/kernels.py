@@ -8,6 +8,7 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from tornado import web
 from traitlets import Any, List, Unicode
 
+from .activity import LightActivityMixin
 from .allocation import Refused, requested_count
 from .limits import Expiry, utcnow
 
@@ -15,7 +16,7 @@ from .limits import Expiry, utcnow
 PRIVATE_ENV = ("JUPYTER_TOKEN", "JUPYTER_GATEWAY_AUTH_TOKEN")
 
 
-class AccelKernelManager(AsyncMappingKernelManager):
+class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
     """Kernels of this host. Each start reserves devices and passes the limits; each end
     (shutdown, death) releases them. `allocator`, `limits` and `culler` are set by the
     extension; without them kernels start as in stock jupyter_server."""
