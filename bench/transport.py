@@ -81,7 +81,11 @@ class WsKernel:
         r.raise_for_status()
         self.id = r.json()["id"]
         self.kc = KernelClient(proc.url, self.id, proc.token, timeout=120, protocol="auto")
-        self.kc.execute("1")  # kernel ready and websocket warm
+        try:
+            self.execute("1", timeout=60)  # kernel ready and websocket warm
+        except Exception:
+            self.close()
+            raise
 
     def execute(self, code: str, timeout: float = 120) -> dict:
         # Watchdog: a read can block past the client's own deadline (seen with the stock
@@ -165,21 +169,44 @@ def start_accel_server(workdir: Path, gateways: dict[str, Proc], *args: str) -> 
     return start_server(workdir, f"--config={cfg}", *args, env=env)
 
 
+def log_tails(t: Target, lines: int = 12) -> None:
+    """The end of each process log of a target that just failed (warnings and errors first)."""
+    for p in t.procs:
+        text = p.logtext().splitlines()
+        bad = [ln for ln in text if any(w in ln for w in ("[W ", "[E ", "Traceback", "Error"))]
+        print(f"  --- {p.log.name} (last problems) ---", file=sys.stderr)
+        for ln in (bad or text)[-lines:]:
+            print("   " + ln[:300], file=sys.stderr)
+
+
 def measure_round(t: Target, cells: int, big: bool) -> None:
+    if big:
+        t.samples["big_runs"] += 1  # a round that fails earlier is a failed delivery too
     t0 = time.perf_counter()
-    k = t.open_kernel()
+    try:
+        k = t.open_kernel()
+    except Exception as e:  # a start that never answers is a failure of the path, not of the run
+        t.samples["start_failed"] = t.samples.get("start_failed", 0) + 1
+        print(f"  {t.name}: kernel start/first execute failed: {type(e).__name__}: {e}"[:500], file=sys.stderr)
+        log_tails(t)
+        return
     t.samples["start"].append(time.perf_counter() - t0)
     try:
-        for _ in range(cells):
+        try:
+            for _ in range(cells):
+                t0 = time.perf_counter()
+                k.execute("1+1")
+                t.samples["rtt"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            k.execute("1+1")
-            t.samples["rtt"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        got = k.execute(STREAM_CELL)["stdout"]
-        dt = time.perf_counter() - t0
-        t.samples["stream"].append(got / dt / 1e6 if got >= STREAM_BYTES else 0.0)
+            got = k.execute(STREAM_CELL)["stdout"]
+            dt = time.perf_counter() - t0
+            t.samples["stream"].append(got / dt / 1e6 if got >= STREAM_BYTES else 0.0)
+        except Exception as e:  # counted as a zero-throughput round
+            t.samples["stream"].append(0.0)
+            print(f"  {t.name}: round trip/stream failed: {type(e).__name__}: {e}"[:500], file=sys.stderr)
+            log_tails(t)
+            return
         if big:
-            t.samples["big_runs"] += 1
             try:
                 got = k.execute(BIG_CELL, timeout=90)["stdout"]
                 t.samples["big_ok"] += int(got >= BIG_BYTES)
@@ -197,27 +224,35 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
+def _med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
 def report(targets: list[Target]) -> dict:
     base = targets[0].samples
-    base_rtt = statistics.median(base["rtt"])
-    base_tp = statistics.median(base["stream"])
+    base_rtt, base_tp = _med(base["rtt"]), _med(base["stream"])
+    kg = next((t.samples for t in targets if t.name == "stock Kernel Gateway"), None)
+    base_start = _med(kg["start"]) if kg else float("nan")
     rows = []
     for t in targets:
         s = t.samples
-        rtt = statistics.median(s["rtt"])
-        tp = statistics.median(s["stream"])
+        rtt, tp, start = _med(s["rtt"]), _med(s["stream"]), _med(s["start"])
         rows.append({
             "target": t.name,
-            "start_s": statistics.median(s["start"]),
-            "rtt_ms": rtt * 1e3, "rtt_p99_ms": pct(s["rtt"], 0.99) * 1e3, "rtt_ratio": rtt / base_rtt,
-            "stream_MBps": tp, "stream_ratio": tp / base_tp if base_tp else None,
+            "starts_ok": f"{len(s['start'])}/{len(s['start']) + s.get('start_failed', 0)}",
+            "start_s": start, "start_ratio_kg": start / base_start,
+            "rtt_ms": rtt * 1e3, "rtt_p99_ms": pct(s["rtt"], 0.99) * 1e3 if s["rtt"] else float("nan"),
+            "rtt_ratio": rtt / base_rtt,
+            "stream_MBps": tp, "stream_ratio": tp / base_tp if base_tp else float("nan"),
             "big_delivered": f"{s['big_ok']}/{s['big_runs']}",
         })
-    print("\n| path | start (s) | RTT median (ms) | RTT p99 (ms) | RTT ratio | stream MB/s | stream ratio | 50 MB message |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| path | kernels up | start (s) | start / stock KG | RTT median (ms) | RTT p99 (ms) | RTT ratio | "
+          "stream MB/s | stream ratio | 50 MB message |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['target']} | {r['start_s']:.2f} | {r['rtt_ms']:.1f} | {r['rtt_p99_ms']:.1f} | "
-              f"{r['rtt_ratio']:.2f}x | {r['stream_MBps']:.0f} | {r['stream_ratio']:.2f}x | {r['big_delivered']} |")
+        print(f"| {r['target']} | {r['starts_ok']} | {r['start_s']:.2f} | {r['start_ratio_kg']:.2f}x | "
+              f"{r['rtt_ms']:.1f} | {r['rtt_p99_ms']:.1f} | {r['rtt_ratio']:.2f}x | {r['stream_MBps']:.0f} | "
+              f"{r['stream_ratio']:.2f}x | {r['big_delivered']} |")
     return {"rows": rows}
 
 
