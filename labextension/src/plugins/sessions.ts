@@ -21,6 +21,9 @@ class Notices {
       if ((msg.header.msg_type as string) !== 'accel_notice') {
         return;
       }
+      if (!['cull_warning', 'culled'].includes((msg.content as any).kind)) {
+        return; // link notices: outputs/linkState.ts
+      }
       const kernelId = panel.sessionContext.session?.kernel?.id;
       if (kernelId) {
         this.show(kernelId, panel.title.label, msg as KernelMessage.IIOPubMessage);
