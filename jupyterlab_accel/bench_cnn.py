@@ -140,8 +140,8 @@ if __name__ == "__main__":  # direct mode: the same code, no kernel
     import argparse
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--samples", type=int, default=8192)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--samples", type=int, default=16384)
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backend", default="auto")
