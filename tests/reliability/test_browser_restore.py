@@ -43,8 +43,11 @@ def lab():
     tmp = Path(tempfile.mkdtemp(prefix="accel-reliability-"))
     gw = start_gateway(tmp / "a")
     proxy = TcpProxy(gw.port, free_port())
+    # a generous health timeout: on a loaded CI box a slow check would hide the runtime's
+    # kernelspecs and JupyterLab would ask for a kernel
     cfg = {"RuntimeRegistry": {"runtimes": [{"name": "a", "display_name": "Box A",
-                                              "url": proxy.url, "token": gw.token}]},
+                                              "url": proxy.url, "token": gw.token}],
+                               "health_timeout": 5},
            "AccelState": {"state_dir": str(tmp / "state")},
            "EmbeddedGateway": {"enabled": False},
            "LabApp": {"news_url": None,
