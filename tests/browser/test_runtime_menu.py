@@ -1,0 +1,48 @@
+"""Runtime > Change runtime type in a real browser: the kernel moves to the GPU runtime."""
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import shot
+from .lab import menu, open_notebook, run_cell, wait_idle
+
+pytestmark = pytest.mark.browser
+
+PROBE = "import os; print('WS=' + os.environ.get('JPY_SESSION_NAME', '') + '|' + os.getcwd())"
+
+
+def test_change_runtime_and_reopen(lab_env, page):
+    lab_env.write_notebook("switch.ipynb", "accel--cpu-box--python3", [PROBE])
+    open_notebook(page, lab_env, "switch.ipynb")
+    out = run_cell(page, 0)
+    assert str(lab_env.cpu.root) in out, out
+
+    menu(page, "Runtime", "Change runtime type")
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog.locator(".jp-AccelRuntimeType-form")).to_be_visible()
+    # TPU: no runtime has one, so it is disabled and says why.
+    tpu = dialog.locator("input[name=accel-accelerator][value=tpu]")
+    expect(tpu).to_be_disabled()
+    expect(dialog).to_contain_text("No connected runtime has a TPU")
+    dialog.locator("input[name=accel-accelerator][value=gpu]").check()
+    expect(dialog).to_contain_text("GPU box")
+    shot(page, "change-runtime-type", doc=True)
+    dialog.locator("button", has_text="Save").click()
+    expect(page.locator(".jp-Notification-Toast-success, .Toastify__toast--success").first).to_contain_text(
+        "Connected to GPU box", timeout=60000)
+    wait_idle(page)
+    out = run_cell(page, 0)
+    assert str(lab_env.gpu.root) in out, out
+    page.keyboard.press("Control+s")
+    page.wait_for_timeout(1000)
+    saved = json.loads((lab_env.lab.root / "switch.ipynb").read_text())
+    assert saved["metadata"]["accel"]["accelerator"] == "gpu"
+    assert saved["metadata"]["accel"]["runtime"] == "gpu-box"
+
+    # Reopen: a fresh page on the same notebook comes back on the GPU runtime.
+    page.goto("about:blank")
+    open_notebook(page, lab_env, "switch.ipynb")
+    out = run_cell(page, 0)
+    assert str(lab_env.gpu.root) in out, out
