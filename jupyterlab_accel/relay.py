@@ -148,15 +148,20 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
         limit = self.upstream_max_message_size or sys.maxsize
         protocols = [self.kernel_ws_protocol] if self.kernel_ws_protocol else []
         while not self._closed:
-            await asyncio.sleep(reconnect.backoff(attempt, self.reconnect_backoff,
-                                                  self.reconnect_backoff_max))
+            delay = reconnect.backoff(attempt, self.reconnect_backoff, self.reconnect_backoff_max)
+            if not lost:  # one attempt right at lost_after, so the verdict is not late
+                delay = min(delay, max(0.0, started + self.lost_after - loop.time()))
+            await asyncio.sleep(delay)
             attempt += 1
             if self._closed:
                 return False
-            elapsed = loop.time() - started
+            # before the verdict, attempts on a silent link give up quickly
+            timeout = min(5.0, self.upstream_connect_timeout)
+            if not lost:
+                timeout = min(timeout, max(1.0, self.lost_after))
             try:
                 upstream = await rk.open_channels(
-                    self.session_id, protocols, limit, min(5.0, self.upstream_connect_timeout),
+                    self.session_id, protocols, limit, timeout,
                     overlap=self.reconnect_overlap, ping_interval=self.upstream_ping_interval)
             except HTTPClientError as e:
                 if e.code == 404:  # the runtime is back but the kernel is not
@@ -178,6 +183,7 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
                               "%.1fs", self.kernel_id, name, loop.time() - started)
                 self._notify("reconnected", f"Reconnected to runtime {name!r}.", runtime=name)
                 return True
+            elapsed = loop.time() - started
             if not lost and elapsed >= self.lost_after:
                 lost = True
                 rk.rt.mark_unhealthy(f"unreachable: {failure}")

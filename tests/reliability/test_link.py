@@ -91,15 +91,19 @@ def test_link_cut_15s_every_line_once_other_runtime_unaffected(env, protocol):
         got = read_for(c, msg_id, 4)
         proxy.cut()
         t_cut = time.monotonic()
-        got += read_for(c, msg_id, 5)
+        got += read_for(c, msg_id, 5, stop_notice="runtime_lost")
+        print(f"link cut: runtime_lost after {time.monotonic() - t_cut:.2f}s")
         assert "reconnecting" in notices(got) and "runtime_lost" in notices(got), notices(got)
         # the browser is told within 5 s; the registry says so too; runtime b is unaffected
-        assert time.monotonic() - t_cut < 10
+        assert time.monotonic() - t_cut < 5
         assert not healthy(server, "a")
         assert healthy(server, "b")
         assert cb.eval("21 * 2", timeout=20) == "42"
         got += read_for(c, msg_id, max(0.0, 15 - (time.monotonic() - t_cut)))
         proxy.restore()
+        t_restore = time.monotonic()
+        got += read_for(c, msg_id, 10, stop_notice="reconnected")
+        print(f"link restored: reconnected after {time.monotonic() - t_restore:.2f}s")
         got += read_for(c, msg_id, 45, until_idle=True)
     kinds = notices(got)
     assert kinds.index("reconnecting") < kinds.index("runtime_lost") < kinds.index("reconnected")
@@ -123,6 +127,7 @@ def test_gateway_killed_lost_within_5s_back_healthy_without_server_restart(env):
         got = read_for(cb, msg_id, 6, stop_notice="runtime_lost")
         assert "runtime_lost" in notices(got), notices(got)
         lost_after = time.monotonic() - t_kill
+        print(f"gateway killed: runtime_lost after {lost_after:.2f}s")
         assert lost_after < 5, lost_after
         wait_for(lambda: not healthy(server, "b"), 5 - lost_after)
         assert healthy(server, "a") and ca.eval("6 * 7", timeout=20) == "42"
