@@ -37,9 +37,10 @@ class LabEnv:
         self.procs = []
         self.nvml_state = tmp / "nvml.json"
         write_state(self.nvml_state, gpu_state(1))
-        self.cpu = self._keep(start_gateway(tmp / "cpu"))
+        self.cpu = self._keep(start_gateway(tmp / "cpu", env={"ACCEL_TEST_RUNTIME": "cpu-gateway"}))
         self.gpu = self._keep(start_gateway(tmp / "gpu", NVML_DOUBLE, "--MetricsSampler.interval=0.25",
-                                            env={"FAKE_NVML_STATE": str(self.nvml_state)}))
+                                            env={"FAKE_NVML_STATE": str(self.nvml_state),
+                                                 "ACCEL_TEST_RUNTIME": "gpu-gateway"}))
         cfg = {
             "RuntimeRegistry": {"runtimes": [
                 {"name": "cpu-box", "display_name": "CPU box", "url": self.cpu.url,

@@ -10,14 +10,15 @@ from .lab import menu, open_notebook, run_cell, wait_idle
 
 pytestmark = pytest.mark.browser
 
-PROBE = "import os; print('WS=' + os.environ.get('JPY_SESSION_NAME', '') + '|' + os.getcwd())"
+# Each gateway runs with its own ACCEL_TEST_RUNTIME; its kernels inherit it.
+PROBE = "import os; print('RUNTIME=' + os.environ.get('ACCEL_TEST_RUNTIME', 'local'))"
 
 
 def test_change_runtime_and_reopen(lab_env, page):
     lab_env.write_notebook("switch.ipynb", "accel--cpu-box--python3", [PROBE])
     open_notebook(page, lab_env, "switch.ipynb")
     out = run_cell(page, 0)
-    assert str(lab_env.cpu.root) in out, out
+    assert "RUNTIME=cpu-gateway" in out, out
 
     menu(page, "Runtime", "Change runtime type")
     dialog = page.locator(".jp-Dialog")
@@ -34,7 +35,7 @@ def test_change_runtime_and_reopen(lab_env, page):
         "Connected to GPU box", timeout=60000)
     wait_idle(page)
     out = run_cell(page, 0)
-    assert str(lab_env.gpu.root) in out, out
+    assert "RUNTIME=gpu-gateway" in out, out
     page.keyboard.press("Control+s")
     page.wait_for_timeout(1000)
     saved = json.loads((lab_env.lab.root / "switch.ipynb").read_text())
@@ -45,4 +46,4 @@ def test_change_runtime_and_reopen(lab_env, page):
     page.goto("about:blank")
     open_notebook(page, lab_env, "switch.ipynb")
     out = run_cell(page, 0)
-    assert str(lab_env.gpu.root) in out, out
+    assert "RUNTIME=gpu-gateway" in out, out
