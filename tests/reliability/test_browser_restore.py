@@ -73,12 +73,12 @@ def lab():
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_notebook(lab, name: str) -> None:
+def write_notebook(lab, name: str, lines: int = LINES, interval: float = INTERVAL) -> None:
     nb = {"nbformat": 4, "nbformat_minor": 5,
           "metadata": {"kernelspec": {"name": KERNEL, "display_name": KERNEL,
                                       "language": "python"}},
           "cells": [{"cell_type": "code", "id": "c0", "metadata": {},
-                     "source": printer(LINES, INTERVAL), "outputs": [],
+                     "source": printer(lines, interval), "outputs": [],
                      "execution_count": None}]}
     (lab["server"].root / name).write_text(json.dumps(nb))
 
@@ -133,10 +133,10 @@ def run_first_cell(page) -> None:
     raise AssertionError("the cell did not start")
 
 
-def assert_complete(page, count: str) -> None:
+def assert_complete(page, count: str, lines: int = LINES) -> None:
     prompt = cell(page).locator(".jp-InputArea-prompt")
     sync_api.expect(prompt).to_have_text(f"[{count}]:", timeout=30000)
-    assert output_lines(page) == list(range(LINES))
+    assert output_lines(page) == list(range(lines))
 
 
 def test_page_closed_and_reopened(lab):
@@ -152,6 +152,21 @@ def test_page_closed_and_reopened(lab):
         wait_lines(page, LINES - 1, LINES * INTERVAL + 30)
         assert_complete(page, "1")
         page.screenshot(path=str(lab["tmp"] / "restored.png"))
+    finally:
+        page.close()
+
+
+def test_page_reopened_after_the_cell_finished(lab):
+    write_notebook(lab, "finished.ipynb", lines=12, interval=0.25)
+    page = open_notebook(lab, "finished.ipynb")
+    run_first_cell(page)
+    wait_lines(page, 1, 60)
+    page.close()
+    time.sleep(5)  # the cell finishes while nobody watches
+    page = open_notebook(lab, "finished.ipynb")
+    try:
+        page.wait_for_selector(".jp-NotebookPanel[data-accel-restored]", timeout=30000)
+        assert_complete(page, "1", lines=12)
     finally:
         page.close()
 
