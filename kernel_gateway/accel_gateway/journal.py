@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -133,7 +134,11 @@ class KernelJournal:
         while self.bytes > self.max_bytes and len(self.entries) > 1:
             self._drop(self.entries.popleft())
         for listener in list(self.listeners):
-            listener(entry)
+            try:
+                listener(entry)
+            except Exception:  # one broken websocket must not stop the others or the record
+                logging.getLogger(__name__).exception("journal listener of %s failed",
+                                                      self.kernel_id)
         return entry
 
     def _track(self, entry: Entry) -> None:
