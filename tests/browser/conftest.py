@@ -115,11 +115,14 @@ def browser_context(lab_env):
 
 
 @pytest.fixture
-def page(browser_context):
+def page(browser_context, lab_env):
     page = browser_context.new_page()
     page.set_default_timeout(30000)
     yield page
     page.close()
+    # Each test starts with no kernels: the GPU gateway serves one kernel per device.
+    for s in lab_env.lab.api("GET", "/api/sessions").json():
+        lab_env.lab.api("DELETE", f"/api/sessions/{s['id']}")
 
 
 def shot(page, name: str, doc: bool = False, **kw) -> Path:

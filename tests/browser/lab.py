@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 
 def open_notebook(page: Page, env, name: str) -> None:
-    page.goto(env.url(f"/lab/tree/{name}"))
+    page.goto(env.url(f"/lab/tree/{name}?reset"))  # no tabs restored from earlier tests
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60000)
     wait_idle(page)
     page.wait_for_timeout(1500)  # the kernel's websocket settles
