@@ -2,6 +2,7 @@
  * A contents drive over the current runtime's workspace (`/accel/runtimes/{name}/contents`),
  * so the stock file browser, uploader (chunked) and editors work on the runtime's disk.
  */
+import { URLExt } from '@jupyterlab/coreutils';
 import { Contents, Drive, ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
@@ -66,11 +67,13 @@ export class RuntimeDrive implements Contents.IDrive {
     return this._inner.get(localPath, options);
   }
 
-  /** A blob URL of the file's bytes, fetched through the authenticated contents proxy. */
+  /** The runtime's raw file through the server's authenticated, streamed `/files` proxy. */
   async getDownloadUrl(localPath: string): Promise<string> {
-    const model = await this.drive().get(localPath, { type: 'file', format: 'base64', content: true });
-    const bytes = Uint8Array.from(atob(String(model.content ?? '').replace(/\s/g, '')), c => c.charCodeAt(0));
-    return URL.createObjectURL(new Blob([bytes], { type: model.mimetype || 'application/octet-stream' }));
+    if (!this._runtime) {
+      throw new APIError('No runtime: open a notebook that runs on a runtime', 400);
+    }
+    const url = URLExt.join(this.serverSettings.baseUrl, runtimePath(this._runtime, 'files', URLExt.encodeParts(localPath)));
+    return `${url}?download=1`;
   }
 
   newUntitled(options?: Contents.ICreateOptions): Promise<Contents.IModel> {

@@ -12,6 +12,7 @@ import {
 import { FileBrowser, IFileBrowserFactory, Uploader } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
+import { newFolderIcon, refreshIcon, LabIcon } from '@jupyterlab/ui-components';
 
 import { DRIVE_NAME, MountsModel, RuntimeDrive } from '../models/drive';
 import { CommandIDs, IAccelRuntimes } from '../tokens';
@@ -19,6 +20,12 @@ import { FormBody, IField } from '../views/forms';
 import { RuntimeFilesPanel } from '../views/filesPanel';
 
 const TOOLBAR = 'AccelRuntimeFiles';
+
+const driveIcon = new LabIcon({
+  name: 'jupyterlab-accel:drive',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path class="jp-icon3" fill="#616161" d="M4 5h16a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1zm1 9v3h14v-3H5zm11 1h2v1h-2v-1z"/></svg>'
+});
 
 async function mountDialog(mounts: MountsModel, runtime: string | null, trans: TranslationBundle): Promise<void> {
   if (!runtime) {
@@ -123,17 +130,20 @@ export const filesPlugin: JupyterFrontEndPlugin<void> = {
     const { commands } = app;
     commands.addCommand(CommandIDs.mountDrive, {
       label: trans.__('Mount drive'),
+      icon: driveIcon,
       caption: trans.__('Mount cloud storage into the runtime'),
       execute: () => mountDialog(mounts, drive.runtime, trans)
     });
     commands.addCommand(CommandIDs.newFolder, {
-      label: trans.__('New folder'),
+      label: args => (args.toolbar ? '' : trans.__('New folder')),
+      icon: newFolderIcon,
       caption: trans.__('New folder on the runtime'),
       isEnabled: () => !!drive.runtime,
       execute: () => browser.createNewDirectory()
     });
     commands.addCommand(CommandIDs.refreshFiles, {
-      label: trans.__('Refresh'),
+      label: args => (args.toolbar ? '' : trans.__('Refresh')),
+      icon: refreshIcon,
       caption: trans.__('Refresh the runtime\'s files'),
       execute: () => browser.model.refresh()
     });
