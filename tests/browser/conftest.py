@@ -41,12 +41,18 @@ class LabEnv:
         self.gpu = self._keep(start_gateway(tmp / "gpu", NVML_DOUBLE, "--MetricsSampler.interval=0.25",
                                             env={"FAKE_NVML_STATE": str(self.nvml_state),
                                                  "ACCEL_TEST_RUNTIME": "gpu-gateway"}))
+        # Short limits: a cull warning 2 s after a kernel goes idle.
+        self.brief = self._keep(start_gateway(tmp / "brief", "--KernelLimits.idle_timeout=30",
+                                              "--KernelLimits.cull_warning=28",
+                                              "--KernelLimits.check_interval=0.5"))
         cfg = {
             "RuntimeRegistry": {"runtimes": [
                 {"name": "cpu-box", "display_name": "CPU box", "url": self.cpu.url,
                  "token_env": "ACCEL_TEST_CPU_TOKEN", "price_per_hour": 0.1},
                 {"name": "gpu-box", "display_name": "GPU box", "url": self.gpu.url,
                  "token_env": "ACCEL_TEST_GPU_TOKEN", "price_per_hour": 1.2},
+                {"name": "brief-box", "display_name": "Brief box", "url": self.brief.url,
+                 "token_env": "ACCEL_TEST_BRIEF_TOKEN"},
             ]},
             "AccelState": {"state_dir": str(tmp / "state")},
             "EmbeddedGateway": {"enabled": False},
@@ -57,6 +63,7 @@ class LabEnv:
         cfg_file = tmp / "lab" / "accel_config.json"
         cfg_file.write_text(json.dumps(cfg))
         env = {"ACCEL_TEST_CPU_TOKEN": self.cpu.token, "ACCEL_TEST_GPU_TOKEN": self.gpu.token,
+               "ACCEL_TEST_BRIEF_TOKEN": self.brief.token,
                "JUPYTERLAB_SETTINGS_DIR": str(tmp / "lab-settings"),
                "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "lab-workspaces")}
         settings = tmp / "lab-settings" / "@jupyterlab" / "apputils-extension"

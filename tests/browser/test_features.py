@@ -80,3 +80,19 @@ def test_manage_sessions_lists_and_terminates(lab_env, page):
     kernels = [s["kernel"]["id"] for s in lab_env.lab.api("GET", "/api/sessions").json()]
     assert other["kernel"]["id"] not in kernels
     dialog.locator("button", has_text="Close").click()
+
+
+def test_cull_warning_with_keep_alive(lab_env, page):
+    lab_env.write_notebook("brief.ipynb", "accel--brief-box--python3", ["print('b')"])
+    open_notebook(page, lab_env, "brief.ipynb")
+    toast = page.locator(".Toastify__toast", has_text="brief.ipynb")
+    expect(toast.first).to_be_visible(timeout=20000)
+    expect(toast.first.locator("button", has_text="Keep alive")).to_be_visible()
+    page.wait_for_timeout(1000)  # the toast finishes sliding in
+    shot(page, "cull-warning", doc=True)
+    before = [s for s in lab_env.lab.api("GET", "/accel/sessions").json() if s["path"] == "brief.ipynb"][0]
+    time.sleep(1.1)
+    toast.first.locator("button", has_text="Keep alive").click()
+    expect(page.locator(".Toastify__toast", has_text="kept alive").first).to_be_visible(timeout=10000)
+    after = [s for s in lab_env.lab.api("GET", "/accel/sessions").json() if s["path"] == "brief.ipynb"][0]
+    assert after["expires_at"] > before["expires_at"], (before, after)
