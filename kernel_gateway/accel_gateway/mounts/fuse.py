@@ -22,8 +22,13 @@ def fusermount() -> str | None:
     return shutil.which("fusermount3") or shutil.which("fusermount")
 
 
+# What a FUSE mount point answers once its process died: ENOTCONN, or ECONNABORTED when the
+# death caught a request in flight.
+DEAD_MOUNT_ERRNOS = frozenset({errno.ENOTCONN, errno.ECONNABORTED})
+
+
 def mount_error(path: str) -> int | None:
-    """errno of a dead mount point (ENOTCONN after its process died), else None."""
+    """errno of an unusable mount point (see DEAD_MOUNT_ERRNOS), else None."""
     try:
         os.stat(path)
         return None
@@ -43,6 +48,6 @@ def force_unmount(path: str) -> None:
 
 
 def is_mounted(path: str) -> bool:
-    if mount_error(path) == errno.ENOTCONN:
+    if mount_error(path) in DEAD_MOUNT_ERRNOS:
         return True
     return os.path.ismount(path)

@@ -5,7 +5,6 @@ random user and password that reach rclone through its environment (RCLONE_RC_US
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import secrets
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 
 import requests
 
-from .fuse import force_unmount, is_mounted, mount_error
+from .fuse import DEAD_MOUNT_ERRNOS, force_unmount, is_mounted, mount_error
 from .source import MountError, Source, scrub
 
 
@@ -123,8 +122,8 @@ class RcloneMount:
         if self.proc.poll() is not None:
             return f"rclone exited with code {self.proc.returncode}"
         err = mount_error(self.mount_point)
-        if err == errno.ENOTCONN:
-            return "[Errno 107] Transport endpoint is not connected"
+        if err in DEAD_MOUNT_ERRNOS:
+            return f"[Errno {err}] {os.strerror(err)}"
         if err is not None:
             return f"mount point unusable: {os.strerror(err)}"
         if not os.path.ismount(self.mount_point):
