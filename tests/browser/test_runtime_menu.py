@@ -47,3 +47,19 @@ def test_change_runtime_and_reopen(lab_env, page):
     open_notebook(page, lab_env, "switch.ipynb")
     out = run_cell(page, 0)
     assert "RUNTIME=gpu-gateway" in out, out
+
+
+def test_new_notebook_gets_default_accelerator(lab_env, page):
+    settings = "/lab/api/settings/jupyterlab-accel:plugin"
+    r = lab_env.lab.api("PUT", settings, json={"raw": json.dumps({"defaultAccelerator": "gpu"})})
+    assert r.status_code == 204, r.text
+    try:
+        lab_env.write_notebook("fresh.ipynb", "python3", [""])
+        open_notebook(page, lab_env, "fresh.ipynb")
+        expect(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")).to_contain_text(
+            "GPU box", timeout=60000)
+        wait_idle(page)
+        out = run_cell(page, 0, PROBE)
+        assert "RUNTIME=gpu-gateway" in out, out
+    finally:
+        lab_env.lab.api("PUT", settings, json={"raw": "{}"})
