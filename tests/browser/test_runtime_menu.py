@@ -63,3 +63,32 @@ def test_new_notebook_gets_default_accelerator(lab_env, page):
         assert "RUNTIME=gpu-gateway" in out, out
     finally:
         lab_env.lab.api("PUT", settings, json={"raw": "{}"})
+
+
+def test_refusal_message_shown(lab_env, page):
+    # The GPU gateway serves one kernel per device: occupy its only GPU first.
+    r = lab_env.lab.api("POST", "/api/sessions", json={"path": "hog.ipynb", "type": "notebook",
+                                                       "name": "hog.ipynb",
+                                                       "kernel": {"name": "accel--gpu-box--python3"}})
+    assert r.status_code == 201, r.text
+    lab_env.write_notebook("refused.ipynb", "accel--cpu-box--python3", [PROBE])
+    open_notebook(page, lab_env, "refused.ipynb")
+    sessions = lambda: {s["path"]: s["kernel"] for s in lab_env.lab.api("GET", "/api/sessions").json()}
+    before = sessions()["refused.ipynb"]
+    menu(page, "Runtime", "Change runtime type")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("input[name=accel-accelerator][value=gpu]").check()
+    dialog.locator("button", has_text="Save").click()
+    toast = page.locator(".Toastify__toast", has_text="Could not start a kernel on GPU box")
+    expect(toast.first).to_contain_text("No free device", timeout=60000)
+    page.wait_for_timeout(1000)
+    shot(page, "runtime-refused", doc=True)
+
+    # The notebook keeps its old kernel on its old runtime.
+    for d in page.locator(".jp-Dialog button.jp-mod-accept").all():
+        d.click()
+    expect(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")).to_contain_text(
+        "CPU box", timeout=20000)
+    out = run_cell(page, 0)
+    assert "RUNTIME=cpu-gateway" in out, out
+    assert sessions()["refused.ipynb"]["id"] == before["id"]

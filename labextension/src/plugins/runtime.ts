@@ -77,8 +77,18 @@ class RuntimeCommands {
     const label = candidate.runtimeLabel;
     const sessionContext = panel.sessionContext;
     const work = (async () => {
+      const previous = sessionContext.session?.kernel?.id;
       if (sessionContext.session?.kernel?.name !== candidate.spec) {
-        const kernel = await sessionContext.changeKernel({ name: candidate.spec });
+        let kernel;
+        try {
+          kernel = await sessionContext.changeKernel({ name: candidate.spec });
+        } catch (error) {
+          // The server kept the old kernel; the session context dropped it: reattach.
+          if (previous) {
+            await sessionContext.changeKernel({ id: previous }).catch(() => undefined);
+          }
+          throw error;
+        }
         if (!kernel || kernel.name !== candidate.spec) {
           throw new Error(trans.__('the kernel did not start'));
         }
@@ -92,12 +102,24 @@ class RuntimeCommands {
       };
       panel.model?.setMetadata(METADATA_KEY, value as any);
     })();
+    let failure = '';
     Notification.promise(work.then(() => null), {
       pending: { message: trans.__('Starting a kernel on %1…', label), options: { autoClose: false } },
       success: { message: () => trans.__('Connected to %1', label), options: { autoClose: 3000 } },
       error: {
-        message: (err: any) => trans.__('Could not start a kernel on %1: %2', label, err?.message ?? String(err)),
-        options: { autoClose: false }
+        message: (err: any) => {
+          failure = String(err?.message ?? err);
+          return trans.__('Could not start a kernel on %1: %2', label, conciseReason(err));
+        },
+        options: {
+          autoClose: false,
+          actions: [
+            {
+              label: trans.__('Details'),
+              callback: () => void showErrorMessage(trans.__('Could not start a kernel on %1', label), failure)
+            }
+          ]
+        }
       }
     });
     await work;
@@ -185,6 +207,21 @@ class RuntimeCommands {
       await showErrorMessage(trans.__('Disconnect failed'), error as Error);
     }
   }
+}
+
+/** The gateway's own words, without the wrappers each hop adds around them. */
+export function conciseReason(err: unknown): string {
+  let text = String((err as Error)?.message ?? err);
+  const wrappers = [
+    /^The '[^']*' kernel could not be started:\s*/,
+    /^"/,
+    /^HTTP \d+: [^(]*\(/,
+    /^runtime '[^']*' could not start '[^']*':\s*/
+  ];
+  for (const w of wrappers) {
+    text = text.replace(w, '');
+  }
+  return text.replace(/\)?"?\s*$/, '').replace(/\(each device[^)]*\)\.?/, '').trim();
 }
 
 function hostName(url: string): string {
