@@ -92,3 +92,26 @@ def test_refusal_message_shown(lab_env, page):
     out = run_cell(page, 0)
     assert "RUNTIME=cpu-gateway" in out, out
     assert sessions()["refused.ipynb"]["id"] == before["id"]
+
+
+def test_connect_to_runtime_keeps_token_server_side(lab_env, page):
+    lab_env.write_notebook("connect.ipynb", "accel--cpu-box--python3", [PROBE])
+    open_notebook(page, lab_env, "connect.ipynb")
+    menu(page, "Runtime", "Connect to runtime")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("input[name=url]").fill(lab_env.cpu.url)
+    dialog.locator("input[name=token]").fill(lab_env.cpu.token)
+    dialog.locator("input[name=name]").fill("cpu-again")
+    dialog.locator("input[name=display_name]").fill("CPU again")
+    shot(page, "connect-runtime", doc=True)
+    dialog.locator("button", has_text="Connect").click()
+    try:
+        expect(page.locator(".Toastify__toast", has_text="Connected to runtime CPU again").first).to_be_visible(
+            timeout=20000)
+        listing = lab_env.lab.api("GET", "/accel/runtimes")
+        assert "cpu-again" in [r["name"] for r in listing.json()]
+        assert lab_env.cpu.token not in listing.text
+        storage = page.evaluate("() => JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
+        assert lab_env.cpu.token not in storage
+    finally:
+        lab_env.lab.api("DELETE", "/accel/runtimes/cpu-again")
