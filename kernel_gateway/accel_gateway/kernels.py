@@ -52,6 +52,8 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
         if kernel_id is not None and kernel_id in self:
             return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
         kernel_id = kernel_id or str(uuid.uuid4())
+        if path is None:  # jupyter_server would leave the kernel in the gateway's own cwd
+            path = ""  # the workspace root, as Colab's kernels start in /content
         client_env = dict(kwargs.pop("env", None) or {})
         try:
             requested = requested_count(client_env)

@@ -22,3 +22,13 @@ def test_v1_protocol(gateway):
     kid = gateway.api("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
     with KernelClient(gateway.url, kid, gateway.token, protocol="v1") as kc:
         assert kc.eval("'ab' * 2") == "'abab'"
+
+
+def test_kernel_starts_in_the_workspace(gateway):
+    """A kernel started without a path runs in the workspace root (Colab: /content)."""
+    (gateway.root / "sub").mkdir()
+    for body, expected in (({"name": "python3"}, gateway.root),
+                           ({"name": "python3", "path": "sub/nb.ipynb"}, gateway.root / "sub")):
+        kid = gateway.api("POST", "/api/kernels", json=body).json()["id"]
+        with KernelClient(gateway.url, kid, gateway.token) as kc:
+            assert kc.eval("__import__('os').getcwd()") == repr(str(expected))
