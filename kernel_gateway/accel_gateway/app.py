@@ -20,6 +20,7 @@ from .journal import OutputJournal
 from .kernels import AccelKernelManager
 from .limits import KernelLimits
 from .metrics import MetricsSampler
+from .mounts.manager import MountManager
 from .runtime import RuntimeInfo
 
 aliases = dict(server_aliases)
@@ -52,7 +53,7 @@ class AccelGatewayApp(ServerApp):
     aliases = aliases
     flags = server_flags
     classes = [*ServerApp.classes, IdentityProvider, AccelKernelManager, DeviceSelector, NvidiaBackend, TpuBackend, DeviceAllocator,
-               KernelLimits, MetricsSampler, RuntimeInfo, OutputJournal]
+               KernelLimits, MetricsSampler, RuntimeInfo, OutputJournal, MountManager]
 
     @default("open_browser")
     def _default_open_browser(self):
