@@ -57,8 +57,8 @@ def test_files_panel_upload_then_read_from_cell(lab_env, page, tmp_path):
     dialog = page.locator(".jp-Dialog")
     expect(dialog).to_contain_text("Mount drive")
     page.wait_for_timeout(500)
-    shot(page, "mount-drive", doc=True)
-    dialog.locator("button", has_text=re.compile("Cancel|OK")).first.click()
+    shot(page, "mount-drive-dialog")  # docs/screenshots/mount-drive.png: test_mount_drive.py
+    dialog.locator("button", has_text=re.compile("Cancel|OK|Close")).first.click()
 
 
 def test_manage_sessions_lists_and_terminates(lab_env, page):

@@ -126,27 +126,51 @@ export class RuntimeDrive implements Contents.IDrive {
   private _runtimeChanged = new Signal<this, string | null>(this);
 }
 
-/** Mounts of a runtime (`/accel/runtimes/{name}/mounts`). */
+/** A mount on a runtime, as `GET /accel/runtimes/{name}/mounts` lists it (docs/mounts.md). */
 export interface IMount {
   id: string;
-  mount_point?: string;
-  provider?: string;
-  state?: string;
-  pending_uploads?: number;
+  source: string;
+  type: string;
+  mount_point: string;
+  path: string;
+  mode: 'fuse' | 'sync';
+  live: boolean;
+  label: string;
+  state: string;
+  pending_uploads: number;
+  error: string | null;
   [key: string]: unknown;
 }
 
+/** `GET .../mounts/remotes`: what the Mount drive dialog offers. */
+export interface IMountOptions {
+  remotes: { name: string; type: string }[];
+  fuse_available: boolean;
+  fuse_problem: string | null;
+  default_mode: string;
+  default_mount_point: string;
+  backend_types: string[];
+}
+
+/** `POST .../mounts`. `config` (rclone settings, may hold credentials) is sent once, never kept. */
+export interface IMountRequest {
+  source: string;
+  mount_point: string;
+  mode?: 'auto' | 'fuse' | 'sync';
+  config?: { type: string; [key: string]: string | number | boolean };
+  readonly?: boolean;
+  force_remount?: boolean;
+  timeout?: number;
+}
+
+/** The mounts API of a runtime (`/accel/runtimes/{name}/mounts[...]`, proxied to its gateway). */
 export class MountsModel {
   constructor(readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
 
-  /** null when the runtime does not support mounts (501/404). */
-  async list(runtime: string): Promise<{ mounts: IMount[]; storages: unknown[] } | null> {
+  /** The configured remotes and defaults; null when the runtime does not support mounts (501/404). */
+  async options(runtime: string): Promise<IMountOptions | null> {
     try {
-      const data = await requestAPI<any>(runtimePath(runtime, 'mounts'), {}, this.serverSettings);
-      if (Array.isArray(data)) {
-        return { mounts: data, storages: [] };
-      }
-      return { mounts: data?.mounts ?? [], storages: data?.storages ?? data?.configured ?? [] };
+      return await requestAPI<IMountOptions>(runtimePath(runtime, 'mounts', 'remotes'), {}, this.serverSettings);
     } catch (error) {
       if (error instanceof APIError && (error.status === 501 || error.status === 404)) {
         return null;
@@ -155,8 +179,18 @@ export class MountsModel {
     }
   }
 
-  mount(runtime: string, body: { [key: string]: unknown }): Promise<IMount> {
+  async list(runtime: string): Promise<IMount[]> {
+    const data = await requestAPI<IMount[]>(runtimePath(runtime, 'mounts'), {}, this.serverSettings);
+    return Array.isArray(data) ? data : [];
+  }
+
+  mount(runtime: string, body: IMountRequest): Promise<IMount> {
     return requestAPI<IMount>(runtimePath(runtime, 'mounts'), { method: 'POST', body: JSON.stringify(body) }, this.serverSettings);
+  }
+
+  /** Returns once everything written so far is on the remote. */
+  flush(runtime: string, id: string): Promise<IMount> {
+    return requestAPI<IMount>(runtimePath(runtime, 'mounts', encodeURIComponent(id), 'flush'), { method: 'POST', body: '{}' }, this.serverSettings);
   }
 
   unmount(runtime: string, id: string): Promise<void> {

@@ -4,7 +4,6 @@ import {
   createToolbarFactory,
   Dialog,
   IToolbarWidgetRegistry,
-  Notification,
   setToolbar,
   showDialog,
   showErrorMessage
@@ -14,9 +13,9 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { newFolderIcon, refreshIcon, LabIcon } from '@jupyterlab/ui-components';
 
-import { DRIVE_NAME, MountsModel, RuntimeDrive } from '../models/drive';
+import { DRIVE_NAME, IMountOptions, MountsModel, RuntimeDrive } from '../models/drive';
 import { CommandIDs, IAccelRuntimes } from '../tokens';
-import { FormBody, IField } from '../views/forms';
+import { MountDialogBody } from '../views/mountDialog';
 import { RuntimeFilesPanel } from '../views/filesPanel';
 
 const TOOLBAR = 'AccelRuntimeFiles';
@@ -27,19 +26,24 @@ const driveIcon = new LabIcon({
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path class="jp-icon3" fill="#616161" d="M4 5h16a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1zm1 9v3h14v-3H5zm11 1h2v1h-2v-1z"/></svg>'
 });
 
-async function mountDialog(mounts: MountsModel, runtime: string | null, trans: TranslationBundle): Promise<void> {
+async function mountDialog(
+  mounts: MountsModel,
+  runtime: string | null,
+  trans: TranslationBundle,
+  onChange: () => void
+): Promise<void> {
   if (!runtime) {
     await showErrorMessage(trans.__('Mount drive'), trans.__('The current notebook runs locally: pick a runtime first.'));
     return;
   }
-  let state: Awaited<ReturnType<MountsModel['list']>>;
+  let options: IMountOptions | null;
   try {
-    state = await mounts.list(runtime);
+    options = await mounts.options(runtime);
   } catch (error) {
     await showErrorMessage(trans.__('Mount drive'), error as Error);
     return;
   }
-  if (!state) {
+  if (!options) {
     await showDialog({
       title: trans.__('Mount drive'),
       body: trans.__('This runtime does not support mounts.'),
@@ -47,61 +51,12 @@ async function mountDialog(mounts: MountsModel, runtime: string | null, trans: T
     });
     return;
   }
-  const storages = (state.storages as any[]).map(s => (typeof s === 'string' ? s : String(s.name ?? s.id)));
-  const fields: IField[] = [
-    {
-      name: 'storage',
-      label: trans.__('Configured storage'),
-      type: 'select',
-      options: [
-        { value: '', label: trans.__('(enter a provider below)') },
-        ...storages.map(s => ({ value: s, label: s }))
-      ],
-      value: storages[0] ?? ''
-    },
-    {
-      name: 'provider',
-      label: trans.__('Provider'),
-      type: 'select',
-      options: ['s3', 'webdav', 'gcs', 'drive', 'local'].map(p => ({ value: p, label: p }))
-    },
-    { name: 'remote', label: trans.__('Bucket or remote path'), placeholder: 'my-bucket/data' },
-    { name: 'endpoint', label: trans.__('Endpoint URL (optional)') },
-    { name: 'access_key', label: trans.__('Access key / user') },
-    { name: 'secret', label: trans.__('Secret / password'), type: 'password' },
-    { name: 'mount_point', label: trans.__('Mount point'), value: 'drive' }
-  ];
-  const existing = state.mounts.length
-    ? trans.__('Mounted: %1', state.mounts.map(m => `${m.mount_point ?? m.id}${m.pending_uploads ? ` (${m.pending_uploads} pending)` : ''}`).join(', '))
-    : trans.__('Mount cloud storage into the runtime\'s workspace (like /content/drive on Colab).');
-  const result = await showDialog({
+  // The body mounts, flushes and unmounts itself; the dialog stays open until Close.
+  await showDialog({
     title: trans.__('Mount drive'),
-    body: new FormBody(fields, existing),
-    buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.okButton({ label: trans.__('Mount') })]
+    body: new MountDialogBody(mounts, runtime, options, trans, onChange),
+    buttons: [Dialog.cancelButton({ label: trans.__('Close') })]
   });
-  if (!result.button.accept || !result.value) {
-    return;
-  }
-  const v = result.value as { [k: string]: string };
-  const body = v.storage
-    ? { storage: v.storage, mount_point: v.mount_point }
-    : {
-        provider: v.provider,
-        remote: v.remote,
-        mount_point: v.mount_point,
-        config: Object.fromEntries(
-          Object.entries({ endpoint: v.endpoint, access_key_id: v.access_key, secret_access_key: v.secret }).filter(
-            ([, x]) => !!x
-          )
-        )
-      };
-  const work = mounts.mount(runtime, body);
-  Notification.promise(work.then(() => null), {
-    pending: { message: trans.__('Mounting %1…', v.mount_point), options: { autoClose: false } },
-    success: { message: () => trans.__('Mounted %1', v.mount_point), options: { autoClose: 3000 } },
-    error: { message: (e: any) => trans.__('Mount failed: %1', e?.message ?? String(e)), options: { autoClose: false } }
-  });
-  await work.catch(() => undefined);
 }
 
 export const filesPlugin: JupyterFrontEndPlugin<void> = {
@@ -132,7 +87,7 @@ export const filesPlugin: JupyterFrontEndPlugin<void> = {
       label: trans.__('Mount drive'),
       icon: driveIcon,
       caption: trans.__('Mount cloud storage into the runtime'),
-      execute: () => mountDialog(mounts, drive.runtime, trans)
+      execute: () => mountDialog(mounts, drive.runtime, trans, () => void browser.model.refresh().catch(() => undefined))
     });
     commands.addCommand(CommandIDs.newFolder, {
       label: args => (args.toolbar ? '' : trans.__('New folder')),

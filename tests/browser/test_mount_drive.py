@@ -1,0 +1,82 @@
+"""Mount drive end to end: the dialog mounts an S3 bucket (a real moto_server) into the runtime's
+workspace, a notebook cell on that runtime reads and writes through it, Flush puts the new file in
+the bucket, Unmount removes the folder. The secret never lands in browser storage."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.mounts.conftest import S3_KEY, S3_SECRET, moto  # noqa: F401  (moto: the fixture)
+
+from .conftest import shot
+from .lab import open_notebook, run_cell
+
+pytestmark = pytest.mark.browser
+
+
+def test_mount_s3_from_dialog_then_read_write_flush(lab_env, page, moto):  # noqa: F811
+    bucket = moto.bucket()
+    moto.client().put_object(Bucket=bucket, Key="data/hello.txt", Body=b"hello from the bucket\n")
+    workspace = lab_env.cpu.root
+    lab_env.write_notebook("drive.ipynb", "accel--cpu-box--python3", ["print('x')"])
+    open_notebook(page, lab_env, "drive.ipynb")
+    try:
+        page.locator(".jp-SideBar li[title^='Runtime files']").first.click()
+        files = page.locator("#jp-accel-files")
+        expect(files.locator(".jp-AccelFiles-header")).to_contain_text("cpu-box")
+
+        files.locator(".jp-Toolbar [data-command='accel:mount-drive']").click()
+        dialog = page.locator(".jp-Dialog")
+        expect(dialog).to_contain_text("Mount drive")
+        expect(dialog.locator(".jp-AccelMounts-empty")).to_have_text("No folders mounted.")
+        # No remotes configured on this runtime: the S3 form is the one shown.
+        expect(dialog.locator("input[name='mount_point']")).to_have_value("drive")
+        dialog.locator("input[name='endpoint']").fill(moto.url)
+        dialog.locator("input[name='bucket']").fill(f"{bucket}/data")
+        dialog.locator("input[name='access_key_id']").fill(S3_KEY)
+        dialog.locator("input[name='secret_access_key']").fill(S3_SECRET)
+        dialog.locator("button.jp-AccelMounts-mount").click()
+
+        row = dialog.locator(".jp-AccelMounts-row")
+        expect(row).to_have_count(1, timeout=30000)
+        expect(row.locator(".jp-AccelMounts-point")).to_have_text("drive")
+        expect(row.locator(".jp-AccelMounts-label")).to_have_text(re.compile(r"^(live|synced, not live)$"))
+        expect(row).to_contain_text(f"user:{bucket}/data")
+        expect(dialog.locator("input[name='secret_access_key']")).to_have_value("")  # not kept
+        expect(dialog.locator(".jp-AccelMounts-actions + .jp-AccelMounts-error")).to_have_text("")
+        page.wait_for_timeout(300)
+        shot(page, "mount-drive", doc=True)
+        mounts = lab_env.cpu.api("GET", "/api/accel/mounts").json()
+        assert [(m["mount_point"], m["state"]) for m in mounts] == [("drive", "mounted")]
+
+        # A second mount on the same folder: the gateway's message is shown.
+        dialog.locator("input[name='secret_access_key']").fill(S3_SECRET)
+        dialog.locator("button.jp-AccelMounts-mount").click()
+        expect(dialog.locator(".jp-AccelMounts-actions + .jp-AccelMounts-error")).to_contain_text(
+            "Error:", timeout=15000)
+        dialog.locator(".jp-Dialog-footer button", has_text="Close").click()
+        expect(dialog).to_have_count(0)
+
+        stored = page.evaluate("() => JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
+        assert S3_SECRET not in stored and S3_KEY not in stored
+
+        drive = workspace / "drive"
+        out = run_cell(page, 0, f"print(open({str(drive / 'hello.txt')!r}).read())\n"
+                                f"open({str(drive / 'from-cell.txt')!r}, 'w').write('written in a cell')\n")
+        assert "hello from the bucket" in out, out
+
+        files.locator(".jp-Toolbar [data-command='accel:mount-drive']").click()
+        row = dialog.locator(".jp-AccelMounts-row")
+        expect(row.locator(".jp-AccelMounts-pending")).to_have_text(re.compile(r"^\d+$"))
+        row.locator("button.jp-AccelMounts-flush").click()
+        expect(row.locator(".jp-AccelMounts-pending")).to_have_text("0", timeout=30000)
+        expect(row.locator("button.jp-AccelMounts-flush")).to_be_enabled(timeout=30000)
+        assert moto.get(bucket, "data/from-cell.txt") == b"written in a cell"
+
+        row.locator("button.jp-AccelMounts-unmount").click()
+        expect(dialog.locator(".jp-AccelMounts-empty")).to_be_visible(timeout=30000)
+        assert lab_env.cpu.api("GET", "/api/accel/mounts").json() == []
+        dialog.locator(".jp-Dialog-footer button", has_text="Close").click()
+    finally:
+        for m in lab_env.cpu.api("GET", "/api/accel/mounts").json():
+            lab_env.cpu.api("DELETE", f"/api/accel/mounts/{m['id']}")
