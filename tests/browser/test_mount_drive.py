@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.mounts.conftest import S3_KEY, S3_SECRET, moto  # noqa: F401  (moto: the fixture)
+from tests.support.procs import start_stock_gateway
 
 from .conftest import shot
 from .lab import open_notebook, run_cell
@@ -80,3 +81,27 @@ def test_mount_s3_from_dialog_then_read_write_flush(lab_env, page, moto):  # noq
     finally:
         for m in lab_env.cpu.api("GET", "/api/accel/mounts").json():
             lab_env.cpu.api("DELETE", f"/api/accel/mounts/{m['id']}")
+
+
+def test_runtime_without_mounts_says_so(lab_env, page, tmp_path):
+    stock = start_stock_gateway(tmp_path / "stock")  # the stock kernel gateway: no /api/accel
+    try:
+        r = lab_env.lab.api("POST", "/accel/runtimes",
+                            json={"name": "stock-box", "url": stock.url, "token": stock.token})
+        assert r.status_code in (200, 201), r.text
+        assert lab_env.lab.api("GET", "/accel/runtimes/stock-box/mounts/remotes").status_code == 501
+        lab_env.write_notebook("stock.ipynb", "accel--stock-box--python3", ["print('x')"])
+        open_notebook(page, lab_env, "stock.ipynb")
+        page.locator(".jp-SideBar li[title^='Runtime files']").first.click()
+        files = page.locator("#jp-accel-files")
+        expect(files.locator(".jp-AccelFiles-header")).to_contain_text("stock-box")
+        # No contents API there: an empty listing, no "Directory not found" error.
+        page.wait_for_timeout(1000)
+        expect(page.locator(".jp-Dialog")).to_have_count(0)
+        files.locator(".jp-Toolbar [data-command='accel:mount-drive']").click()
+        dialog = page.locator(".jp-Dialog")
+        expect(dialog).to_contain_text("This runtime does not support mounts.")
+        dialog.locator("button", has_text="OK").click()
+    finally:
+        lab_env.lab.api("DELETE", "/accel/runtimes/stock-box")
+        stock.stop()

@@ -10,6 +10,11 @@ import { APIError, requestAPI, runtimePath } from '../api';
 
 export const DRIVE_NAME = 'AccelRuntime';
 
+const EMPTY: Contents.IModel = {
+  name: '', path: '', type: 'directory', format: 'json', content: [], writable: false,
+  created: '', last_modified: '', mimetype: ''
+};
+
 export class RuntimeDrive implements Contents.IDrive {
   readonly name = DRIVE_NAME;
 
@@ -56,15 +61,22 @@ export class RuntimeDrive implements Contents.IDrive {
     Signal.clearData(this);
   }
 
-  get(localPath: string, options?: Contents.IFetchOptions): Promise<Contents.IModel> {
+  async get(localPath: string, options?: Contents.IFetchOptions): Promise<Contents.IModel> {
     if (!this._inner) {
       // No runtime: an empty folder, so the browser shows nothing rather than an error.
-      return Promise.resolve({
-        name: '', path: '', type: 'directory', format: 'json', content: [], writable: false,
-        created: '', last_modified: '', mimetype: ''
-      });
+      return EMPTY;
     }
-    return this._inner.get(localPath, options);
+    try {
+      return await this._inner.get(localPath, options);
+    } catch (error) {
+      // A workspace root that is not found: the runtime has no contents API (a stock kernel
+      // gateway). Show an empty folder rather than an error dialog on every refresh.
+      const status = (error as ServerConnection.ResponseError)?.response?.status;
+      if (status === 404 && !localPath.replace(/^\/+/, '')) {
+        return EMPTY;
+      }
+      throw error;
+    }
   }
 
   /** The runtime's raw file through the server's authenticated, streamed `/files` proxy. */
