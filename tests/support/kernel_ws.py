@@ -95,7 +95,9 @@ class KernelClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no reply within {timeout}s; last: {str(result['messages'][-3:])[:2000]}")
-            self.ws.settimeout(left)
+            # Short reads: websocket-client answers server pings inside recv(), so one read
+            # with the whole deadline can outlive it (jupyter_server pings every 30 s).
+            self.ws.settimeout(min(left, 5.0))
             try:
                 m = self.recv()
             except websocket.WebSocketTimeoutException:
