@@ -60,6 +60,7 @@ def test_mount_s3_from_dialog_then_read_write_flush(lab_env, page, moto):  # noq
 
         stored = page.evaluate("() => JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
         assert S3_SECRET not in stored and S3_KEY not in stored
+        assert S3_SECRET not in lab_env.lab.logtext() and S3_SECRET not in lab_env.cpu.logtext()
 
         drive = workspace / "drive"
         out = run_cell(page, 0, f"print(open({str(drive / 'hello.txt')!r}).read())\n"
