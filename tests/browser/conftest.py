@@ -133,11 +133,12 @@ def page(browser_context, lab_env):
 
 
 def shot(page, name: str, doc: bool = False, **kw) -> Path:
-    """Screenshot into tests/artifacts/; doc=True also copies it to docs/screenshots/."""
+    """Screenshot into tests/artifacts/; doc=True also refreshes docs/screenshots/ when
+    UPDATE_DOC_SCREENSHOTS=1 (so an ordinary test run leaves the tree clean)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), **kw)
-    if doc:
+    if doc and os.environ.get("UPDATE_DOC_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, SCREENSHOTS / path.name)
     return path
