@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.procs import Proc, free_port, stop, wait_http
+from tests.support.procs import Proc, free_port, launch
 
 
 def venv_python(venv: Path) -> Path:
@@ -58,14 +58,5 @@ def start_enterprise_gateway(workdir: Path, venv: Path, timeout: float = 60) -> 
         "PYTHONUNBUFFERED": "1",
     })
     cmd = [str(venv / "bin" / "jupyter-enterprisegateway"), "--ip=127.0.0.1", f"--port={port}"]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    p = Proc(url, token, proc, workdir, log, port)
-    try:
-        wait_http(url + "/api/kernelspecs", p.headers, timeout, proc)
-    except Exception:
-        stop(proc)
-        raise RuntimeError(f"Enterprise Gateway did not start:\n{p.logtext()[-3000:]}")
-    return p
+    return launch("Enterprise Gateway", cmd, env, workdir, log, f"http://127.0.0.1:{port}", token,
+                  workdir, port, "/api/kernelspecs", timeout)

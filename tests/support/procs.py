@@ -103,6 +103,21 @@ def _env(token: str, extra_env: dict | None) -> dict:
     return env
 
 
+def launch(what: str, cmd: list[str], env: dict, workdir: Path, log: Path, url: str, token: str,
+           root: Path, port: int, ready_path: str, timeout: float, verify: bool = True) -> Proc:
+    """Start cmd in its own process group, logging to log; return once ready_path answers."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
+                                start_new_session=True)
+    p = Proc(url, token, proc, root, log, port)
+    try:
+        wait_http(url + ready_path, p.headers, timeout, proc, verify=verify)
+    except Exception:
+        stop(proc)
+        raise RuntimeError(f"{what} did not start:\n{p.logtext()[-3000:]}")
+    return p
+
+
 def start_gateway(workdir: Path, *args: str, token: str | None = None, env: dict | None = None,
                   port: int | None = None, timeout: float = 60) -> Proc:
     """Our gateway (`python -m accel_gateway`) with its workspace under workdir."""
@@ -113,18 +128,10 @@ def start_gateway(workdir: Path, *args: str, token: str | None = None, env: dict
     log = workdir / f"gateway-{port}.log"
     cmd = [sys.executable, "-m", "accel_gateway", "--ip=127.0.0.1", f"--port={port}",
            f"--workspace={workspace}", f"--ServerApp.runtime_dir={workdir / 'runtime'}", *args]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, env=_env(token, env), stdout=out, stderr=subprocess.STDOUT,
-                                cwd=workdir, start_new_session=True)
     tls = any(a.startswith("--certfile") for a in args)  # https with the given certificate
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    p = Proc(url, token, proc, workspace, log, port)
-    try:
-        wait_http(url + "/api/kernelspecs", p.headers, timeout, proc, verify=not tls)
-    except Exception:
-        stop(proc)
-        raise RuntimeError(f"gateway did not start:\n{p.logtext()[-3000:]}")
-    return p
+    return launch("gateway", cmd, _env(token, env), workdir, log, url, token, workspace, port,
+                  "/api/kernelspecs", timeout, verify=not tls)
 
 
 def start_stock_gateway(workdir: Path, *args: str, token: str | None = None, timeout: float = 60) -> Proc:
@@ -135,18 +142,8 @@ def start_stock_gateway(workdir: Path, *args: str, token: str | None = None, tim
     log = workdir / f"stock-kg-{port}.log"
     cmd = [sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1",
            f"--KernelGatewayApp.port={port}", "--KernelGatewayApp.allow_origin=*", *args]
-    env = _env(token, {"KG_AUTH_TOKEN": token})
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    p = Proc(url, token, proc, workdir, log, port)
-    try:
-        wait_http(url + "/api/kernelspecs", p.headers, timeout, proc)
-    except Exception:
-        stop(proc)
-        raise RuntimeError(f"stock gateway did not start:\n{p.logtext()[-3000:]}")
-    return p
+    return launch("stock gateway", cmd, _env(token, {"KG_AUTH_TOKEN": token}), workdir, log,
+                  f"http://127.0.0.1:{port}", token, workdir, port, "/api/kernelspecs", timeout)
 
 
 def start_server(workdir: Path, *args: str, token: str | None = None, env: dict | None = None,
@@ -159,14 +156,5 @@ def start_server(workdir: Path, *args: str, token: str | None = None, env: dict 
     log = workdir / f"server-{port}.log"
     cmd = [sys.executable, "-m", app, "--ip=127.0.0.1", f"--port={port}", "--no-browser",
            f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True", *args]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, env=_env(token, env), stdout=out, stderr=subprocess.STDOUT,
-                                cwd=workdir, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    p = Proc(url, token, proc, root, log, port)
-    try:
-        wait_http(url + "/api/status", p.headers, timeout, proc)
-    except Exception:
-        stop(proc)
-        raise RuntimeError(f"server did not start:\n{p.logtext()[-3000:]}")
-    return p
+    return launch("server", cmd, _env(token, env), workdir, log, f"http://127.0.0.1:{port}",
+                  token, root, port, "/api/status", timeout)
