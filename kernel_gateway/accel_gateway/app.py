@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 
 from jupyter_server.auth.identity import IdentityProvider

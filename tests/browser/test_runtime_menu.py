@@ -1,6 +1,5 @@
 """Runtime > Change runtime type in a real browser: the kernel moves to the GPU runtime."""
 import json
-import re
 
 import pytest
 from playwright.sync_api import expect
