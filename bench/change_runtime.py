@@ -6,6 +6,7 @@ closest thing stock Jupyter has. The clock runs from the PATCH request to the `1
 new kernel over a fresh websocket (what JupyterLab does after "Change kernel"), and the new
 kernel is checked to live where it should.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,15 @@ def write_second_kernelspec(data_dir: Path) -> None:
     """A local `python3-b` kernelspec (same interpreter) under data_dir/kernels."""
     spec = data_dir / "kernels" / "python3-b"
     spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (b)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (b)",
+                "language": "python",
+            }
+        )
+    )
 
 
 class ChangeTarget:
@@ -37,9 +44,17 @@ class ChangeTarget:
 
     def measure(self) -> None:
         s = self.server
-        r = s.api("POST", "/api/sessions", json={
-            "path": f"bench-{uuid.uuid4().hex[:8]}.ipynb", "type": "notebook", "name": "",
-            "kernel": {"name": self.kernel_a}}, timeout=120)
+        r = s.api(
+            "POST",
+            "/api/sessions",
+            json={
+                "path": f"bench-{uuid.uuid4().hex[:8]}.ipynb",
+                "type": "notebook",
+                "name": "",
+                "kernel": {"name": self.kernel_a},
+            },
+            timeout=120,
+        )
         r.raise_for_status()
         sess = r.json()
         old_kernel = sess["kernel"]["id"]
@@ -48,8 +63,12 @@ class ChangeTarget:
             with KernelClient(s.url, old_kernel, s.token, timeout=120, protocol="auto") as kc:
                 kc.execute("1")  # the notebook is in use on runtime a
             t0 = time.perf_counter()
-            r = s.api("PATCH", f"/api/sessions/{sess['id']}",
-                      json={"kernel": {"name": self.kernel_b}}, timeout=120)
+            r = s.api(
+                "PATCH",
+                f"/api/sessions/{sess['id']}",
+                json={"kernel": {"name": self.kernel_b}},
+                timeout=120,
+            )
             r.raise_for_status()
             t_patch = time.perf_counter() - t0
             new_kernel = r.json()["kernel"]["id"]

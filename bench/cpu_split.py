@@ -9,6 +9,7 @@ each process involved (client = this process, kernel, gateway, server) before an
 On a 2-core machine every extra process hop competes with kernel and client for the same cores:
 this table shows how much each hop costs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ def cpu(pid: int) -> float:
 
 def kernel_pid(parent_pid: int) -> int | None:
     """The ipykernel child of a server/gateway process (the newest one)."""
-    kids = [p for p in psutil.Process(parent_pid).children(recursive=True)
-            if "ipykernel" in " ".join(p.cmdline())]
+    kids = [
+        p
+        for p in psutil.Process(parent_pid).children(recursive=True)
+        if "ipykernel" in " ".join(p.cmdline())
+    ]
     return max(kids, key=lambda p: p.create_time()).pid if kids else None
 
 
@@ -46,9 +50,24 @@ def split(label: str, kernel, pids: dict[str, int], reps: int, profile: Path | N
             for name in ("gateway", "server"):
                 if name in pids:
                     f = profile / f"{label.replace(' ', '_')}-{name}.txt"
-                    spies.append(subprocess.Popen(
-                        ["py-spy", "record", "-p", str(pids[name]), "-f", "raw", "-o", str(f), "-r", "200"],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                    spies.append(
+                        subprocess.Popen(
+                            [
+                                "py-spy",
+                                "record",
+                                "-p",
+                                str(pids[name]),
+                                "-f",
+                                "raw",
+                                "-o",
+                                str(f),
+                                "-r",
+                                "200",
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                        )
+                    )
             time.sleep(1)
         before = {k: cpu(p) for k, p in pids.items()}
         t0 = time.perf_counter()
@@ -63,7 +82,9 @@ def split(label: str, kernel, pids: dict[str, int], reps: int, profile: Path | N
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--profile", help="folder for py-spy raw profiles of gateway and server")
     args = ap.parse_args(argv)
@@ -75,15 +96,24 @@ def main(argv=None):
         tmp = Path(tmp)
         k = ZmqKernel()
         try:
-            rows.append(split("direct ZMQ", k, {"kernel": k.km.provisioner.process.pid}, args.reps, None))
+            rows.append(
+                split("direct ZMQ", k, {"kernel": k.km.provisioner.process.pid}, args.reps, None)
+            )
         finally:
             k.close()
         nocap = "--ZMQChannelsWebsocketConnection.iopub_data_rate_limit=0"
         kg = start_stock_gateway(tmp / "kg", nocap)
         try:
             k = WsKernel(kg, "python3")
-            rows.append(split("stock Kernel Gateway", k, {"kernel": kernel_pid(kg.pid), "gateway": kg.pid},
-                              args.reps, profile))
+            rows.append(
+                split(
+                    "stock Kernel Gateway",
+                    k,
+                    {"kernel": kernel_pid(kg.pid), "gateway": kg.pid},
+                    args.reps,
+                    profile,
+                )
+            )
             k.close()
         finally:
             kg.stop()
@@ -91,15 +121,24 @@ def main(argv=None):
         server = start_accel_server(tmp / "accel", {"bench": gw})
         try:
             k = WsKernel(server, "accel--bench--python3")
-            rows.append(split("jupyterlab-accel full path", k,
-                              {"kernel": kernel_pid(gw.pid), "gateway": gw.pid, "server": server.pid},
-                              args.reps, profile))
+            rows.append(
+                split(
+                    "jupyterlab-accel full path",
+                    k,
+                    {"kernel": kernel_pid(gw.pid), "gateway": gw.pid, "server": server.pid},
+                    args.reps,
+                    profile,
+                )
+            )
             k.close()
         finally:
             server.stop()
             gw.stop()
     names = ["client", "kernel", "gateway", "server"]
-    for phase, what in (("stream", f"{args.reps} x 50 MB stream"), ("rtt", f"{30 * args.reps} x 1+1")):
+    for phase, what in (
+        ("stream", f"{args.reps} x 50 MB stream"),
+        ("rtt", f"{30 * args.reps} x 1+1"),
+    ):
         print(f"\n| {what}: CPU seconds | wall | " + " | ".join(names) + " | total CPU |")
         print("|---|---|" + "---|" * len(names) + "---|")
         for r in rows:

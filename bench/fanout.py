@@ -8,6 +8,7 @@ gateway's /api/accel/metrics/stream) N websocket clients read for `seconds`. Mea
 - samples each watcher received (median);
 - gateway and server CPU seconds over the window (psutil, the processes' own user+system time).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ def watch(url: str, token: str, n: int, seconds: float) -> tuple[int, list[int],
 
     def run(i):
         try:
-            ws = websocket.create_connection(url, header=[f"Authorization: token {token}"], timeout=10)
+            ws = websocket.create_connection(
+                url, header=[f"Authorization: token {token}"], timeout=10
+            )
         except Exception:  # noqa: BLE001 - counted
             errors[0] += 1
             start.wait()
@@ -70,14 +73,26 @@ def watch(url: str, token: str, n: int, seconds: float) -> tuple[int, list[int],
     return len(set().union(*times)), counts, errors[0]
 
 
-def measure(server: Proc, gateway: Proc, runtime: str, watchers=(1, 50), seconds: float = 5.0,
-            interval: float = 0.5) -> list[dict]:
+def measure(
+    server: Proc,
+    gateway: Proc,
+    runtime: str,
+    watchers=(1, 50),
+    seconds: float = 5.0,
+    interval: float = 0.5,
+) -> list[dict]:
     """One row per (path, N). The gateway should run with MetricsSampler.interval=interval."""
     paths = [
-        ("server /accel/.../metrics/stream",
-         server.url.replace("http", "ws", 1) + f"/accel/runtimes/{runtime}/metrics/stream", server.token),
-        ("gateway /api/accel/metrics/stream",
-         gateway.url.replace("http", "ws", 1) + "/api/accel/metrics/stream", gateway.token),
+        (
+            "server /accel/.../metrics/stream",
+            server.url.replace("http", "ws", 1) + f"/accel/runtimes/{runtime}/metrics/stream",
+            server.token,
+        ),
+        (
+            "gateway /api/accel/metrics/stream",
+            gateway.url.replace("http", "ws", 1) + "/api/accel/metrics/stream",
+            gateway.token,
+        ),
     ]
     rows = []
     for label, url, token in paths:
@@ -86,21 +101,32 @@ def measure(server: Proc, gateway: Proc, runtime: str, watchers=(1, 50), seconds
             g0, s0, t0 = cpu_seconds(gateway.pid), cpu_seconds(server.pid), time.monotonic()
             upstream, counts, errors = watch(url, token, n, seconds)
             elapsed = time.monotonic() - t0
-            rows.append({
-                "path": label, "watchers": n, "seconds": round(elapsed, 2),
-                "upstream_samples": upstream, "expected_samples": round(seconds / interval),
-                "per_watcher_median": statistics.median(counts) if counts else 0,
-                "errors": errors,
-                "gateway_cpu_s": round(cpu_seconds(gateway.pid) - g0, 3),
-                "server_cpu_s": round(cpu_seconds(server.pid) - s0, 3) if "server" in label else None,
-            })
+            rows.append(
+                {
+                    "path": label,
+                    "watchers": n,
+                    "seconds": round(elapsed, 2),
+                    "upstream_samples": upstream,
+                    "expected_samples": round(seconds / interval),
+                    "per_watcher_median": statistics.median(counts) if counts else 0,
+                    "errors": errors,
+                    "gateway_cpu_s": round(cpu_seconds(gateway.pid) - g0, 3),
+                    "server_cpu_s": round(cpu_seconds(server.pid) - s0, 3)
+                    if "server" in label
+                    else None,
+                }
+            )
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
-    print("\n| path | watchers | upstream samples (expected) | per watcher | gateway CPU s | server CPU s | errors |")
+    print(
+        "\n| path | watchers | upstream samples (expected) | per watcher | gateway CPU s | server CPU s | errors |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         srv = "-" if r["server_cpu_s"] is None else f"{r['server_cpu_s']:.2f}"
-        print(f"| {r['path']} | {r['watchers']} | {r['upstream_samples']} ({r['expected_samples']}) | "
-              f"{r['per_watcher_median']:.0f} | {r['gateway_cpu_s']:.2f} | {srv} | {r['errors']} |")
+        print(
+            f"| {r['path']} | {r['watchers']} | {r['upstream_samples']} ({r['expected_samples']}) | "
+            f"{r['per_watcher_median']:.0f} | {r['gateway_cpu_s']:.2f} | {srv} | {r['errors']} |"
+        )

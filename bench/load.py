@@ -11,6 +11,7 @@ the server. Counts errors (failed connects, closed streams, gaps over 5 interval
 samples missing kernels, failed REST calls), and samples the RSS of the gateway and server
 processes (kernels not included) every second. Everything is stopped by PID at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,9 @@ class Watcher:
 
     def run(self, stop: threading.Event, interval: float) -> None:
         try:
-            ws = websocket.create_connection(self.url, header=[f"Authorization: token {self.token}"],
-                                             timeout=10)
+            ws = websocket.create_connection(
+                self.url, header=[f"Authorization: token {self.token}"], timeout=10
+            )
         except Exception as e:
             self.errors.append(f"connect: {e}")
             return
@@ -93,22 +95,39 @@ def _start_kernels(gw: Proc, n: int) -> list[str]:
         return list(pool.map(one, range(n)))
 
 
-def run(kernels: int = 50, watchers: int = 20, duration: float = 60, interval: float = 1.0,
-        workdir: Path | None = None, log=print) -> dict:
+def run(
+    kernels: int = 50,
+    watchers: int = 20,
+    duration: float = 60,
+    interval: float = 1.0,
+    workdir: Path | None = None,
+    log=print,
+) -> dict:
     own_tmp = None
     if workdir is None:
         own_tmp = tempfile.TemporaryDirectory(prefix="accel-load-")
         workdir = Path(own_tmp.name)
     procs: list[Proc] = []
     try:
-        gw = start_gateway(workdir / "gw", f"--MetricsSampler.interval={interval}",
-                           "--KernelLimits.idle_timeout=0", "--KernelLimits.max_lifetime=0")
+        gw = start_gateway(
+            workdir / "gw",
+            f"--MetricsSampler.interval={interval}",
+            "--KernelLimits.idle_timeout=0",
+            "--KernelLimits.max_lifetime=0",
+        )
         procs.append(gw)
         cfg = workdir / "server.json"
-        cfg.write_text(json.dumps({
-            "RuntimeRegistry": {"runtimes": [{"name": "a", "url": gw.url, "token": gw.token}]},
-            "AccelState": {"state_dir": str(workdir / "state")},
-            "EmbeddedGateway": {"enabled": False}}))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "RuntimeRegistry": {
+                        "runtimes": [{"name": "a", "url": gw.url, "token": gw.token}]
+                    },
+                    "AccelState": {"state_dir": str(workdir / "state")},
+                    "EmbeddedGateway": {"enabled": False},
+                }
+            )
+        )
         server = start_server(workdir / "server", f"--config={cfg}")
         procs.append(server)
         t0 = time.monotonic()
@@ -116,11 +135,15 @@ def run(kernels: int = 50, watchers: int = 20, duration: float = 60, interval: f
         start_s = time.monotonic() - t0
         log(f"started {len(ids)} kernels in {start_s:.1f} s")
 
-        ws = {"gateway": gw.url.replace("http", "ws", 1) + "/api/accel/metrics/stream",
-              "server": server.url.replace("http", "ws", 1) + "/accel/runtimes/a/metrics/stream"}
-        ws_list = [Watcher(f"{side}-{i}", ws[side], (gw if side == "gateway" else server).token,
-                           kernels)
-                   for i in range(watchers) for side in (("gateway", "server")[i % 2],)]
+        ws = {
+            "gateway": gw.url.replace("http", "ws", 1) + "/api/accel/metrics/stream",
+            "server": server.url.replace("http", "ws", 1) + "/accel/runtimes/a/metrics/stream",
+        }
+        ws_list = [
+            Watcher(f"{side}-{i}", ws[side], (gw if side == "gateway" else server).token, kernels)
+            for i in range(watchers)
+            for side in (("gateway", "server")[i % 2],)
+        ]
         stop = threading.Event()
         rss: list[tuple[float, float, float]] = []
         rest = {"calls": 0, "errors": [], "latency": []}
@@ -131,8 +154,11 @@ def run(kernels: int = 50, watchers: int = 20, duration: float = 60, interval: f
 
         def poll_rest():
             while not stop.wait(2.0):
-                for proc, path in ((server, "/accel/runtimes/a/metrics"), (server, "/accel/sessions"),
-                                   (gw, "/api/accel/kernels")):
+                for proc, path in (
+                    (server, "/accel/runtimes/a/metrics"),
+                    (server, "/accel/sessions"),
+                    (gw, "/api/accel/kernels"),
+                ):
                     t = time.monotonic()
                     try:
                         r = proc.api("GET", path, timeout=10)
@@ -146,9 +172,13 @@ def run(kernels: int = 50, watchers: int = 20, duration: float = 60, interval: f
 
         t1 = time.monotonic()
         rss.append((0.0, _rss(gw.pid), _rss(server.pid)))
-        threads = [threading.Thread(target=w.run, args=(stop, interval), daemon=True) for w in ws_list]
-        threads += [threading.Thread(target=sample_rss, daemon=True),
-                    threading.Thread(target=poll_rest, daemon=True)]
+        threads = [
+            threading.Thread(target=w.run, args=(stop, interval), daemon=True) for w in ws_list
+        ]
+        threads += [
+            threading.Thread(target=sample_rss, daemon=True),
+            threading.Thread(target=poll_rest, daemon=True),
+        ]
         for t in threads:
             t.start()
         stop.wait(duration)
@@ -167,23 +197,34 @@ def run(kernels: int = 50, watchers: int = 20, duration: float = 60, interval: f
             errors.append("a process died")
         third = [r for r in rss if r[0] >= elapsed / 3] or rss
         result = {
-            "kernels": kernels, "watchers": watchers, "duration_s": round(elapsed, 1),
-            "interval_s": interval, "kernel_start_s": round(start_s, 1),
-            "samples_per_watcher": {"min": min(w.samples for w in ws_list),
-                                    "max": max(w.samples for w in ws_list)},
+            "kernels": kernels,
+            "watchers": watchers,
+            "duration_s": round(elapsed, 1),
+            "interval_s": interval,
+            "kernel_start_s": round(start_s, 1),
+            "samples_per_watcher": {
+                "min": min(w.samples for w in ws_list),
+                "max": max(w.samples for w in ws_list),
+            },
             "max_gap_s": round(max(w.max_gap for w in ws_list), 2),
             "rest_calls": rest["calls"],
-            "rest_p50_ms": round(1000 * statistics.median(rest["latency"]), 1) if rest["latency"] else None,
+            "rest_p50_ms": round(1000 * statistics.median(rest["latency"]), 1)
+            if rest["latency"]
+            else None,
             "rest_max_ms": round(1000 * max(rest["latency"]), 1) if rest["latency"] else None,
-            "errors": len(errors), "error_samples": errors[:10],
+            "errors": len(errors),
+            "error_samples": errors[:10],
         }
         for i, who in ((1, "gateway"), (2, "server")):
             series = [r[i] for r in rss]
             result[f"{who}_rss_mb"] = {
-                "start": round(series[0], 1), "end": round(series[-1], 1), "max": round(max(series), 1),
+                "start": round(series[0], 1),
+                "end": round(series[-1], 1),
+                "max": round(max(series), 1),
                 "growth": round(series[-1] - series[0], 1),
                 # growth over the last two thirds: steady state, after connections are set up
-                "steady_growth": round(third[-1][i] - third[0][i], 1)}
+                "steady_growth": round(third[-1][i] - third[0][i], 1),
+            }
         result["rss_timeline"] = [(round(t, 1), round(g, 1), round(s, 1)) for t, g, s in rss[::5]]
         return result
     finally:
@@ -196,12 +237,21 @@ def run(kernels: int = 50, watchers: int = 20, duration: float = 60, interval: f
 def table(res: dict) -> str:
     g, s = res["gateway_rss_mb"], res["server_rss_mb"]
     rows = [
-        ("kernels / watchers / duration", f"{res['kernels']} / {res['watchers']} / {res['duration_s']} s"),
+        (
+            "kernels / watchers / duration",
+            f"{res['kernels']} / {res['watchers']} / {res['duration_s']} s",
+        ),
         ("sample interval", f"{res['interval_s']} s"),
         ("kernel start (all, 4 at a time)", f"{res['kernel_start_s']} s"),
-        ("samples per watcher (min-max)", f"{res['samples_per_watcher']['min']}-{res['samples_per_watcher']['max']}"),
+        (
+            "samples per watcher (min-max)",
+            f"{res['samples_per_watcher']['min']}-{res['samples_per_watcher']['max']}",
+        ),
         ("largest gap between samples", f"{res['max_gap_s']} s"),
-        ("REST calls during the run", f"{res['rest_calls']} (p50 {res['rest_p50_ms']} ms, max {res['rest_max_ms']} ms)"),
+        (
+            "REST calls during the run",
+            f"{res['rest_calls']} (p50 {res['rest_p50_ms']} ms, max {res['rest_max_ms']} ms)",
+        ),
         ("errors", str(res["errors"])),
         ("gateway RSS start -> end (max)", f"{g['start']} -> {g['end']} MB ({g['max']} MB)"),
         ("gateway RSS growth (all / last 2/3)", f"{g['growth']} / {g['steady_growth']} MB"),
@@ -212,8 +262,10 @@ def table(res: dict) -> str:
     lines = [f"| {'measure'.ljust(w)} | value |", f"|{'-' * (w + 2)}|-------|"]
     lines += [f"| {k.ljust(w)} | {v} |" for k, v in rows]
     lines.append("")
-    lines.append("RSS timeline (s, gateway MB, server MB): " +
-                 ", ".join(f"({t}, {a}, {b})" for t, a, b in res["rss_timeline"]))
+    lines.append(
+        "RSS timeline (s, gateway MB, server MB): "
+        + ", ".join(f"({t}, {a}, {b})" for t, a, b in res["rss_timeline"])
+    )
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ S3; s3fs straight to moto. Per target: write (one file, 8 MiB blocks, fsync at t
 until it is durable on the remote (the mount's flush), cold read (data not cached locally) and warm
 read. Bounded: one file of --size-mib per target. Every process started is stopped by PID.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 from accel_gateway.mounts.fuse import fuse_problem
+
 from tests.support.procs import free_port, start_gateway, stop, wait_http
 
 BLOCK = 8 << 20
@@ -49,8 +51,15 @@ def mbps(size: int, seconds: float | None) -> str:
 
 
 def s3_config(url: str) -> dict:
-    return {"type": "s3", "provider": "Other", "endpoint": url, "region": "us-east-1",
-            "access_key_id": KEY, "secret_access_key": SECRET, "force_path_style": True}
+    return {
+        "type": "s3",
+        "provider": "Other",
+        "endpoint": url,
+        "region": "us-east-1",
+        "access_key_id": KEY,
+        "secret_access_key": SECRET,
+        "force_path_style": True,
+    }
 
 
 def main() -> None:
@@ -63,9 +72,12 @@ def main() -> None:
     rows: list[dict] = []
     work = Path(tempfile.mkdtemp(prefix="mounts-bench-"))
     port = free_port()
-    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     conf = work / "config.json"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -77,14 +89,26 @@ def main() -> None:
         import boto3
         import s3fs
 
-        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                          aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+        )
         s3.create_bucket(Bucket="bench")
         gw = start_gateway(work / "gw", f"--config={conf}")
 
         def row(name, w, durable, cold, warm):
-            rows.append({"target": name, "write_s": w, "durable_s": durable, "cold_read_s": cold,
-                         "warm_read_s": warm})
+            rows.append(
+                {
+                    "target": name,
+                    "write_s": w,
+                    "durable_s": durable,
+                    "cold_read_s": cold,
+                    "warm_read_s": warm,
+                }
+            )
             print(f"  {name}: done", file=sys.stderr, flush=True)
 
         # direct disk
@@ -116,6 +140,7 @@ def main() -> None:
         def seed_s3(prefix):
             def put():
                 s3.upload_file(str(disk / "f.bin"), "bench", f"{prefix}cold.bin")
+
             return put
 
         fuse = fuse_problem() is None
@@ -126,19 +151,27 @@ def main() -> None:
             def seed_local():
                 subprocess.run(["cp", str(disk / "f.bin"), str(local / "cold.bin")], check=True)
 
-            row("rclone mount, local folder", *through_mount("fuse local", str(local), None,
-                                                             "fuse", seed_local))
-            row("rclone mount, S3 (moto)", *through_mount("fuse s3", "s3:bench/fuse",
-                                                          s3_config(url), "fuse",
-                                                          seed_s3("fuse/")))
+            row(
+                "rclone mount, local folder",
+                *through_mount("fuse local", str(local), None, "fuse", seed_local),
+            )
+            row(
+                "rclone mount, S3 (moto)",
+                *through_mount(
+                    "fuse s3", "s3:bench/fuse", s3_config(url), "fuse", seed_s3("fuse/")
+                ),
+            )
         else:
             print(f"  FUSE targets skipped: {fuse_problem()}", file=sys.stderr)
-        row("sync mode, S3 (moto)", *through_mount("sync s3", "s3:bench/sync", s3_config(url),
-                                                   "sync", None))
+        row(
+            "sync mode, S3 (moto)",
+            *through_mount("sync s3", "s3:bench/sync", s3_config(url), "sync", None),
+        )
 
         # s3fs straight to moto: write = upload on close; reads fetch from the server.
-        fs = s3fs.S3FileSystem(key=KEY, secret=SECRET, client_kwargs={"endpoint_url": url,
-                                                                      "region_name": "us-east-1"})
+        fs = s3fs.S3FileSystem(
+            key=KEY, secret=SECRET, client_kwargs={"endpoint_url": url, "region_name": "us-east-1"}
+        )
         t = time.perf_counter()
         with fs.open("bench/s3fs/f.bin", "wb", block_size=BLOCK) as f:
             for _ in range(size // BLOCK):
@@ -157,8 +190,10 @@ def main() -> None:
     print(f"\n{args.size_mib} MiB file, MB/s (durable: until on the remote)")
     print(f"{'target':28} {'write':>8} {'durable':>8} {'cold rd':>8} {'warm rd':>8}")
     for r in rows:
-        print(f"{r['target']:28} {mbps(size, r['write_s'])} {mbps(size, r['durable_s'])} "
-              f"{mbps(size, r['cold_read_s'])} {mbps(size, r['warm_read_s'])}")
+        print(
+            f"{r['target']:28} {mbps(size, r['write_s'])} {mbps(size, r['durable_s'])} "
+            f"{mbps(size, r['cold_read_s'])} {mbps(size, r['warm_read_s'])}"
+        )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"size_mib": args.size_mib, "rows": rows}, indent=1))

@@ -11,6 +11,7 @@ Every target runs on 127.0.0.1 in this one process tree; rounds are interleaved 
 every target in turn) so machine noise hits all targets alike. Ratios are against direct ZMQ
 (jupyter_client to a local ipykernel). Websocket targets speak JupyterLab's v1 binary protocol.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,9 @@ from bench.enterprise_gateway import ensure_venv, start_enterprise_gateway
 from tests.support.kernel_ws import KernelClient
 from tests.support.procs import Proc, start_gateway, start_server, start_stock_gateway
 
-STREAM_CELL = "import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 1_000_000); sys.stdout.flush()"
+STREAM_CELL = (
+    "import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 1_000_000); sys.stdout.flush()"
+)
 BIG_CELL = "print('y' * 50_000_000)"
 STREAM_BYTES = 50 * 1_000_000
 BIG_BYTES = 50_000_000
@@ -114,7 +117,9 @@ class Target:
     name: str
     open_kernel: object  # () -> kernel with execute/close
     procs: list = field(default_factory=list)
-    samples: dict = field(default_factory=lambda: {"start": [], "rtt": [], "stream": [], "big_ok": 0, "big_runs": 0})
+    samples: dict = field(
+        default_factory=lambda: {"start": [], "rtt": [], "stream": [], "big_ok": 0, "big_runs": 0}
+    )
 
     def close(self):
         for p in self.procs:
@@ -131,24 +136,46 @@ def build_targets(workdir: Path, include: set[str], eg_venv: Path | None = None)
         targets.append(Target("stock Kernel Gateway", lambda kg=kg: WsKernel(kg, "python3"), [kg]))
     if "server" in include:
         js = start_server(workdir / "js", nocap, env=stock_env)
-        targets.append(Target("stock jupyter_server (local kernels)", lambda js=js: WsKernel(js, "python3"), [js]))
+        targets.append(
+            Target(
+                "stock jupyter_server (local kernels)", lambda js=js: WsKernel(js, "python3"), [js]
+            )
+        )
     if "gateway-url" in include:
         kg2 = start_stock_gateway(workdir / "kg2", nocap)
-        jsg = start_server(workdir / "jsg", f"--gateway-url={kg2.url}", nocap,
-                           env={**stock_env, "JUPYTER_GATEWAY_AUTH_TOKEN": kg2.token})
-        targets.append(Target("stock jupyter_server --gateway-url -> Kernel Gateway",
-                              lambda jsg=jsg: WsKernel(jsg, "python3"), [jsg, kg2]))
+        jsg = start_server(
+            workdir / "jsg",
+            f"--gateway-url={kg2.url}",
+            nocap,
+            env={**stock_env, "JUPYTER_GATEWAY_AUTH_TOKEN": kg2.token},
+        )
+        targets.append(
+            Target(
+                "stock jupyter_server --gateway-url -> Kernel Gateway",
+                lambda jsg=jsg: WsKernel(jsg, "python3"),
+                [jsg, kg2],
+            )
+        )
     if "eg" in include and eg_venv is not None:
         eg = start_enterprise_gateway(workdir / "eg", eg_venv)  # EG sets no iopub cap
-        targets.append(Target("Enterprise Gateway 3.3 (own venv)", lambda eg=eg: WsKernel(eg, "python3"), [eg]))
+        targets.append(
+            Target("Enterprise Gateway 3.3 (own venv)", lambda eg=eg: WsKernel(eg, "python3"), [eg])
+        )
     if "accel-gateway" in include:
         gw = start_gateway(workdir / "gw")
-        targets.append(Target("accel gateway (direct)", lambda gw=gw: WsKernel(gw, "python3"), [gw]))
+        targets.append(
+            Target("accel gateway (direct)", lambda gw=gw: WsKernel(gw, "python3"), [gw])
+        )
     if "accel" in include:
         gw2 = start_gateway(workdir / "gw2")
         server = start_accel_server(workdir / "accel", {"bench": gw2})
-        targets.append(Target("jupyterlab-accel full path", lambda s=server: WsKernel(s, "accel--bench--python3"),
-                              [server, gw2]))
+        targets.append(
+            Target(
+                "jupyterlab-accel full path",
+                lambda s=server: WsKernel(s, "accel--bench--python3"),
+                [server, gw2],
+            )
+        )
     return targets
 
 
@@ -161,11 +188,15 @@ def start_accel_server(workdir: Path, gateways: dict[str, Proc], *args: str) -> 
         env[var] = gw.token
         runtimes.append({"name": name, "display_name": name, "url": gw.url, "token_env": var})
     cfg = workdir / "jupyter_server_config.json"
-    cfg.write_text(json.dumps({
-        "RuntimeRegistry": {"runtimes": runtimes},
-        "EmbeddedGateway": {"enabled": False},
-        "AccelState": {"state_dir": str(workdir / "state")},
-    }))
+    cfg.write_text(
+        json.dumps(
+            {
+                "RuntimeRegistry": {"runtimes": runtimes},
+                "EmbeddedGateway": {"enabled": False},
+                "AccelState": {"state_dir": str(workdir / "state")},
+            }
+        )
+    )
     return start_server(workdir, f"--config={cfg}", *args, env=env)
 
 
@@ -187,7 +218,10 @@ def measure_round(t: Target, cells: int, big: bool) -> None:
         k = t.open_kernel()
     except Exception as e:  # a start that never answers is a failure of the path, not of the run
         t.samples["start_failed"] = t.samples.get("start_failed", 0) + 1
-        print(f"  {t.name}: kernel start/first execute failed: {type(e).__name__}: {e}"[:500], file=sys.stderr)
+        print(
+            f"  {t.name}: kernel start/first execute failed: {type(e).__name__}: {e}"[:500],
+            file=sys.stderr,
+        )
         log_tails(t)
         return
     t.samples["start"].append(time.perf_counter() - t0)
@@ -203,7 +237,10 @@ def measure_round(t: Target, cells: int, big: bool) -> None:
             t.samples["stream"].append(got / dt / 1e6 if got >= STREAM_BYTES else 0.0)
         except Exception as e:  # counted as a zero-throughput round
             t.samples["stream"].append(0.0)
-            print(f"  {t.name}: round trip/stream failed: {type(e).__name__}: {e}"[:500], file=sys.stderr)
+            print(
+                f"  {t.name}: round trip/stream failed: {type(e).__name__}: {e}"[:500],
+                file=sys.stderr,
+            )
             log_tails(t)
             return
         if big:
@@ -211,7 +248,10 @@ def measure_round(t: Target, cells: int, big: bool) -> None:
                 got = k.execute(BIG_CELL, timeout=90)["stdout"]
                 t.samples["big_ok"] += int(got >= BIG_BYTES)
             except Exception as e:  # a dropped connection or a timeout is a failed delivery
-                print(f"  {t.name}: 50 MB message not delivered: {type(e).__name__}: {e}", file=sys.stderr)
+                print(
+                    f"  {t.name}: 50 MB message not delivered: {type(e).__name__}: {e}",
+                    file=sys.stderr,
+                )
     finally:
         try:
             k.close()
@@ -237,22 +277,31 @@ def report(targets: list[Target]) -> dict:
     for t in targets:
         s = t.samples
         rtt, tp, start = _med(s["rtt"]), _med(s["stream"]), _med(s["start"])
-        rows.append({
-            "target": t.name,
-            "starts_ok": f"{len(s['start'])}/{len(s['start']) + s.get('start_failed', 0)}",
-            "start_s": start, "start_ratio_kg": start / base_start,
-            "rtt_ms": rtt * 1e3, "rtt_p99_ms": pct(s["rtt"], 0.99) * 1e3 if s["rtt"] else float("nan"),
-            "rtt_ratio": rtt / base_rtt,
-            "stream_MBps": tp, "stream_ratio": tp / base_tp if base_tp else float("nan"),
-            "big_delivered": f"{s['big_ok']}/{s['big_runs']}",
-        })
-    print("\n| path | kernels up | start (s) | start / stock KG | RTT median (ms) | RTT p99 (ms) | RTT ratio | "
-          "stream MB/s | stream ratio | 50 MB message |")
+        rows.append(
+            {
+                "target": t.name,
+                "starts_ok": f"{len(s['start'])}/{len(s['start']) + s.get('start_failed', 0)}",
+                "start_s": start,
+                "start_ratio_kg": start / base_start,
+                "rtt_ms": rtt * 1e3,
+                "rtt_p99_ms": pct(s["rtt"], 0.99) * 1e3 if s["rtt"] else float("nan"),
+                "rtt_ratio": rtt / base_rtt,
+                "stream_MBps": tp,
+                "stream_ratio": tp / base_tp if base_tp else float("nan"),
+                "big_delivered": f"{s['big_ok']}/{s['big_runs']}",
+            }
+        )
+    print(
+        "\n| path | kernels up | start (s) | start / stock KG | RTT median (ms) | RTT p99 (ms) | RTT ratio | "
+        "stream MB/s | stream ratio | 50 MB message |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['target']} | {r['starts_ok']} | {r['start_s']:.2f} | {r['start_ratio_kg']:.2f}x | "
-              f"{r['rtt_ms']:.1f} | {r['rtt_p99_ms']:.1f} | {r['rtt_ratio']:.2f}x | {r['stream_MBps']:.0f} | "
-              f"{r['stream_ratio']:.2f}x | {r['big_delivered']} |")
+        print(
+            f"| {r['target']} | {r['starts_ok']} | {r['start_s']:.2f} | {r['start_ratio_kg']:.2f}x | "
+            f"{r['rtt_ms']:.1f} | {r['rtt_p99_ms']:.1f} | {r['rtt_ratio']:.2f}x | {r['stream_MBps']:.0f} | "
+            f"{r['stream_ratio']:.2f}x | {r['big_delivered']} |"
+        )
     return {"rows": rows}
 
 
@@ -263,7 +312,9 @@ def parse_size(text: str) -> int:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cells", type=int, default=30, help="1+1 round trips per kernel per round")
     ap.add_argument("--targets", default="kg,server,gateway-url,eg,accel-gateway,accel")
@@ -271,10 +322,16 @@ def main(argv=None):
     ap.add_argument("--upload-size", default="2G", help="bytes of the uploaded file (2G, 64M, ...)")
     ap.add_argument("--upload-rounds", type=int, default=1)
     ap.add_argument("--fanout-seconds", type=float, default=6.0)
-    ap.add_argument("--eg-venv", default=str(Path.home() / ".cache" / "jupyterlab-accel-bench" / "eg-venv"),
-                    help="venv for Enterprise Gateway (created and pip-installed when missing)")
-    ap.add_argument("--quick", action="store_true",
-                    help="CI-sized: 2 rounds, 10 cells, 64 MB upload, 3 s fan-out; no EG install")
+    ap.add_argument(
+        "--eg-venv",
+        default=str(Path.home() / ".cache" / "jupyterlab-accel-bench" / "eg-venv"),
+        help="venv for Enterprise Gateway (created and pip-installed when missing)",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI-sized: 2 rounds, 10 cells, 64 MB upload, 3 s fan-out; no EG install",
+    )
     ap.add_argument("--json", help="write the raw samples and tables here")
     args = ap.parse_args(argv)
     if args.quick:

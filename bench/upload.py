@@ -6,6 +6,7 @@ last (the server appends). Through jupyterlab-accel the Files panel of a runtime
 PUTs to /accel/runtimes/{name}/contents/{path}. Measured: MB/s of file bytes, and the RSS growth
 (peak over the baseline taken just before) of the local server and, when given, the gateway.
 """
+
 from __future__ import annotations
 
 import base64
@@ -65,10 +66,22 @@ def chunked_upload(server: Proc, api_path: str, size: int, timeout: float = 120)
         last = i == nchunks
         n = size - (nchunks - 1) * CHUNK if last else CHUNK
         content = b64 if n == CHUNK else base64.b64encode(block[:n]).decode()
-        body = json.dumps({"type": "file", "format": "base64", "name": name, "path": name,
-                           "content": content, "chunk": -1 if last else i})
-        r = session.put(server.url + api_path, data=body, timeout=timeout,
-                        headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {
+                "type": "file",
+                "format": "base64",
+                "name": name,
+                "path": name,
+                "content": content,
+                "chunk": -1 if last else i,
+            }
+        )
+        r = session.put(
+            server.url + api_path,
+            data=body,
+            timeout=timeout,
+            headers={"Content-Type": "application/json"},
+        )
         if r.status_code >= 300:
             raise RuntimeError(f"chunk {i}/{nchunks}: HTTP {r.status_code} {r.text[:300]}")
     dt = time.perf_counter() - t0

@@ -1,4 +1,5 @@
 """jupyterlab-accel: route each notebook's kernel to the runtime (accelerator host) it chose."""
+
 try:
     from ._version import __version__
 except ImportError:  # running from a source tree that was never built

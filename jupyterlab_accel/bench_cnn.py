@@ -7,6 +7,7 @@ importable, else pure numpy, so it runs on every runtime.
     conv 3x3 (1 -> 8) -> ReLU -> max-pool 2x2 -> dense (8*13*13 -> 10) -> softmax cross-entropy
 Data: N images 28x28: one of 10 fixed random class templates, half-blended with noise.
 """
+
 import json
 import time
 
@@ -35,9 +36,9 @@ class NumpyCNN:
         n = len(x)
         patches = np.lib.stride_tricks.sliding_window_view(x[:, 0], (3, 3), axis=(1, 2))
         patches = patches.reshape(n, 26 * 26, 9)
-        z = patches @ self.w1.T + self.b1                      # (n, 676, 8)
+        z = patches @ self.w1.T + self.b1  # (n, 676, 8)
         a = np.maximum(z, 0).reshape(n, 13, 2, 13, 2, CONV)
-        p = a.max(axis=(2, 4))                                  # (n, 13, 13, 8)
+        p = a.max(axis=(2, 4))  # (n, 13, 13, 8)
         f = p.reshape(n, HID)
         logits = f @ self.w2 + self.b2
         logits -= logits.max(1, keepdims=True)
@@ -49,7 +50,7 @@ class NumpyCNN:
         d /= n
         dw2, db2 = f.T @ d, d.sum(0)
         dp = (d @ self.w2.T).reshape(n, 13, 1, 13, 1, CONV)
-        da = (a == p[:, :, None, :, None, :]) * dp             # gradient to each pool's max
+        da = (a == p[:, :, None, :, None, :]) * dp  # gradient to each pool's max
         dz = da.reshape(n, 676, CONV) * (z > 0)
         dw1 = dz.reshape(-1, CONV).T @ patches.reshape(-1, 9)
         db1 = dz.sum((0, 1))
@@ -64,6 +65,7 @@ def _torch_device(torch, want):
     if want in ("auto", "xla"):
         try:
             import torch_xla.core.xla_model as xm  # TPU runtimes
+
             dev = xm.xla_device()
             return dev, f"xla {dev}"
         except Exception:
@@ -84,15 +86,30 @@ def setup(n=8192, seed=0, backend="auto", device="auto"):
             torch.manual_seed(seed)
             dev, label = _torch_device(torch, device)
             model = torch.nn.Sequential(
-                torch.nn.Conv2d(1, CONV, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                torch.nn.Flatten(), torch.nn.Linear(HID, 10)).to(dev)
-            st = {"backend": "torch " + torch.__version__, "device": label, "torch": torch,
-                  "dev": dev, "model": model, "x": torch.from_numpy(x).to(dev),
-                  "y": torch.from_numpy(y).to(dev)}
+                torch.nn.Conv2d(1, CONV, 3),
+                torch.nn.ReLU(),
+                torch.nn.MaxPool2d(2),
+                torch.nn.Flatten(),
+                torch.nn.Linear(HID, 10),
+            ).to(dev)
+            st = {
+                "backend": "torch " + torch.__version__,
+                "device": label,
+                "torch": torch,
+                "dev": dev,
+                "model": model,
+                "x": torch.from_numpy(x).to(dev),
+                "y": torch.from_numpy(y).to(dev),
+            }
             train(st, epochs=1, batch=64, lr=0.05, limit=2)  # warm-up (cudnn, allocator)
             return st
-    return {"backend": "numpy " + np.__version__, "device": "cpu", "x": x, "y": y,
-            "model": NumpyCNN(seed)}
+    return {
+        "backend": "numpy " + np.__version__,
+        "device": "cpu",
+        "x": x,
+        "y": y,
+        "model": NumpyCNN(seed),
+    }
 
 
 def _sync(st):
@@ -101,6 +118,7 @@ def _sync(st):
         torch.cuda.synchronize()
     elif torch is not None and st["dev"].type == "xla":
         import torch_xla.core.xla_model as xm
+
         xm.mark_step()
         xm.wait_device_ops()
 
@@ -116,7 +134,7 @@ def train(st, epochs=2, batch=64, lr=0.05, limit=None):
     t0 = time.perf_counter()
     for _ in range(epochs):
         for i in range(0, n, batch):
-            xb, yb = st["x"][i:i + batch], st["y"][i:i + batch]
+            xb, yb = st["x"][i : i + batch], st["y"][i : i + batch]
             if torch is None:
                 loss = model.step(xb, yb, lr)
             else:
@@ -132,8 +150,14 @@ def train(st, epochs=2, batch=64, lr=0.05, limit=None):
                 break
     _sync(st)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "first_loss": losses[0], "last_loss": losses[-1], "steps": steps,
-            "backend": st["backend"], "device": st["device"]}
+    return {
+        "seconds": seconds,
+        "first_loss": losses[0],
+        "last_loss": losses[-1],
+        "steps": steps,
+        "backend": st["backend"],
+        "device": st["device"],
+    }
 
 
 if __name__ == "__main__":  # direct mode: the same code, no kernel

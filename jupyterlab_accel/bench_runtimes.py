@@ -8,6 +8,7 @@ time, speedup against the CPU runtime, cost per run (where price_per_hour is con
 `--direct` also runs the same script on this host without a kernel; for a runtime on this host
 the "vs direct" column is then the remote-kernel overhead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,19 +40,27 @@ class Server:
         self.http = AsyncHTTPClient()
 
     async def api(self, method: str, path: str, body=None, timeout=None):
-        req = HTTPRequest(self.url + path, method, headers={**self.headers, "Content-Type": "application/json"},
-                          body=None if body is None else json.dumps(body),
-                          request_timeout=timeout or self.timeout)
+        req = HTTPRequest(
+            self.url + path,
+            method,
+            headers={**self.headers, "Content-Type": "application/json"},
+            body=None if body is None else json.dumps(body),
+            request_timeout=timeout or self.timeout,
+        )
         resp = await self.http.fetch(req)
         return json.loads(resp.body) if resp.body else None
 
     async def run_cells(self, kernel_id: str, cells: list[str], timeout: float) -> list[dict]:
         """Execute cells in order on one websocket; per cell {stdout, error, wall}."""
         session = uuid.uuid4().hex
-        url = (self.url.replace("http", "ws", 1) + f"/api/kernels/{quote(kernel_id)}/channels"
-               f"?session_id={session}")
-        conn = await websocket_connect(HTTPRequest(url, headers=self.headers, request_timeout=timeout),
-                                       max_message_size=1 << 30)
+        url = (
+            self.url.replace("http", "ws", 1) + f"/api/kernels/{quote(kernel_id)}/channels"
+            f"?session_id={session}"
+        )
+        conn = await websocket_connect(
+            HTTPRequest(url, headers=self.headers, request_timeout=timeout),
+            max_message_size=1 << 30,
+        )
         out = []
         try:
             for code in cells:
@@ -63,12 +72,32 @@ class Server:
     @staticmethod
     async def _execute(conn, session: str, code: str, timeout: float) -> dict:
         msg_id = uuid.uuid4().hex
-        conn.write_message(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "bench",
-                       "session": session, "date": "", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+        conn.write_message(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": "bench",
+                        "session": session,
+                        "date": "",
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "buffers": [],
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         t0 = time.perf_counter()
         stdout, error, reply, idle = [], None, None, False
         deadline = time.monotonic() + timeout
@@ -98,8 +127,11 @@ class Server:
 
 def _spec_for(specs: dict, runtime: str) -> str | None:
     """The runtime's python3 kernel name (accel--{runtime}--python3), else its first one."""
-    names = [n for n, s in specs["kernelspecs"].items()
-             if ((s.get("spec") or {}).get("metadata") or {}).get("accel", {}).get("runtime") == runtime]
+    names = [
+        n
+        for n, s in specs["kernelspecs"].items()
+        if ((s.get("spec") or {}).get("metadata") or {}).get("accel", {}).get("runtime") == runtime
+    ]
     preferred = f"accel--{runtime}--python3"
     return preferred if preferred in names else (sorted(names)[0] if names else None)
 
@@ -109,15 +141,22 @@ def _results(text: str) -> list[dict]:
 
 
 async def bench_runtime(server: Server, rt: dict, kernel_name: str, args) -> dict:
-    row = {"runtime": rt["name"], "accelerator": rt.get("accelerator") or "?",
-           "price_per_hour": rt.get("price_per_hour")}
+    row = {
+        "runtime": rt["name"],
+        "accelerator": rt.get("accelerator") or "?",
+        "price_per_hour": rt.get("price_per_hour"),
+    }
     kernel = await server.api("POST", "/api/kernels", {"name": kernel_name}, timeout=args.timeout)
     try:
-        setup = (f"__accel_bench = {{'__name__': 'accel_bench_cnn'}}\n"
-                 f"exec(compile({CNN_SOURCE!r}, 'bench_cnn.py', 'exec'), __accel_bench)\n"
-                 f"__accel_state = __accel_bench['setup']({args.samples}, backend={args.backend!r})")
-        train = (f"import json as _j\nprint(_j.dumps(__accel_bench['train'](__accel_state, "
-                 f"{args.epochs}, {args.batch})))")
+        setup = (
+            f"__accel_bench = {{'__name__': 'accel_bench_cnn'}}\n"
+            f"exec(compile({CNN_SOURCE!r}, 'bench_cnn.py', 'exec'), __accel_bench)\n"
+            f"__accel_state = __accel_bench['setup']({args.samples}, backend={args.backend!r})"
+        )
+        train = (
+            f"import json as _j\nprint(_j.dumps(__accel_bench['train'](__accel_state, "
+            f"{args.epochs}, {args.batch})))"
+        )
         cells = await server.run_cells(kernel["id"], [setup] + [train] * args.repeat, args.timeout)
     finally:
         try:
@@ -128,26 +167,49 @@ async def bench_runtime(server: Server, rt: dict, kernel_name: str, args) -> dic
     if failed:
         return {**row, "error": failed}
     runs = [_results(c["stdout"])[-1] for c in cells[1:]]
-    row.update(backend=runs[0]["backend"], device=runs[0]["device"],
-               seconds=statistics.median(r["seconds"] for r in runs),  # inside the kernel
-               wall=statistics.median(c["wall"] for c in cells[1:]),   # request -> reply
-               first_loss=runs[0]["first_loss"], last_loss=runs[-1]["last_loss"])
+    row.update(
+        backend=runs[0]["backend"],
+        device=runs[0]["device"],
+        seconds=statistics.median(r["seconds"] for r in runs),  # inside the kernel
+        wall=statistics.median(c["wall"] for c in cells[1:]),  # request -> reply
+        first_loss=runs[0]["first_loss"],
+        last_loss=runs[-1]["last_loss"],
+    )
     return row
 
 
 def run_direct(args) -> dict:
     """The same script as a plain process on this host (no kernel, no server)."""
-    cmd = [sys.executable, str(Path(bench_cnn.__file__)), "--samples", str(args.samples),
-           "--epochs", str(args.epochs), "--batch", str(args.batch), "--repeat", str(args.repeat),
-           "--backend", args.backend]
+    cmd = [
+        sys.executable,
+        str(Path(bench_cnn.__file__)),
+        "--samples",
+        str(args.samples),
+        "--epochs",
+        str(args.epochs),
+        "--batch",
+        str(args.batch),
+        "--repeat",
+        str(args.repeat),
+        "--backend",
+        args.backend,
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if p.returncode != 0:
         return {"runtime": "(this host, no kernel)", "error": p.stderr.strip().splitlines()[-1:]}
     runs = _results(p.stdout)
     secs = statistics.median(r["seconds"] for r in runs)
-    return {"runtime": "(this host, no kernel)", "accelerator": "-", "backend": runs[0]["backend"],
-            "device": runs[0]["device"], "seconds": secs, "wall": secs, "price_per_hour": None,
-            "first_loss": runs[0]["first_loss"], "last_loss": runs[-1]["last_loss"]}
+    return {
+        "runtime": "(this host, no kernel)",
+        "accelerator": "-",
+        "backend": runs[0]["backend"],
+        "device": runs[0]["device"],
+        "seconds": secs,
+        "wall": secs,
+        "price_per_hour": None,
+        "first_loss": runs[0]["first_loss"],
+        "last_loss": runs[-1]["last_loss"],
+    }
 
 
 def _is_cpu(row: dict) -> bool:
@@ -156,19 +218,35 @@ def _is_cpu(row: dict) -> bool:
 
 def print_table(rows: list[dict], direct: dict | None, out=sys.stdout) -> None:
     cpu = next((r for r in rows if _is_cpu(r)), None)
-    cols = ["runtime", "accelerator", "backend / device", "train time (s)", "wall via kernel (s)",
-            "speedup vs CPU", "cost per run"] + (["vs direct"] if direct else [])
+    cols = [
+        "runtime",
+        "accelerator",
+        "backend / device",
+        "train time (s)",
+        "wall via kernel (s)",
+        "speedup vs CPU",
+        "cost per run",
+    ] + (["vs direct"] if direct else [])
     print("| " + " | ".join(cols) + " |", file=out)
     print("|" + "---|" * len(cols), file=out)
     for r in rows + ([direct] if direct else []):
         if "error" in r:
-            print(f"| {r['runtime']} | {r.get('accelerator', '?')} | failed: {r['error']} |", file=out)
+            print(
+                f"| {r['runtime']} | {r.get('accelerator', '?')} | failed: {r['error']} |", file=out
+            )
             continue
         speed = f"{cpu['wall'] / r['wall']:.2f}x" if cpu else "-"
         price = r.get("price_per_hour")
         cost = f"{price * r['wall'] / 3600:.6f}" if price else "-"
-        cells = [r["runtime"], r["accelerator"], f"{r['backend']} / {r['device']}",
-                 f"{r['seconds']:.3f}", f"{r['wall']:.3f}", speed, cost]
+        cells = [
+            r["runtime"],
+            r["accelerator"],
+            f"{r['backend']} / {r['device']}",
+            f"{r['seconds']:.3f}",
+            f"{r['wall']:.3f}",
+            speed,
+            cost,
+        ]
         if direct:
             cells.append(f"{(r['wall'] / direct['seconds'] - 1) * 100:+.1f}%")
         print("| " + " | ".join(cells) + " |", file=out)
@@ -180,8 +258,10 @@ async def amain(args) -> int:
         runtimes = await server.api("GET", "/accel/runtimes")
         specs = await server.api("GET", "/api/kernelspecs")
     except HTTPClientError as e:
-        print(f"error: {args.url} answered {e.code} (is jupyterlab_accel enabled, is the token right?)",
-              file=sys.stderr)
+        print(
+            f"error: {args.url} answered {e.code} (is jupyterlab_accel enabled, is the token right?)",
+            file=sys.stderr,
+        )
         return 2
     except OSError as e:
         print(f"error: cannot reach {args.url}: {e.strerror or e}", file=sys.stderr)
@@ -202,21 +282,40 @@ async def amain(args) -> int:
         try:
             rows.append(await bench_runtime(server, rt, name, args))
         except Exception as e:  # noqa: BLE001 - one runtime failing does not stop the others
-            rows.append({"runtime": rt["name"], "accelerator": rt.get("accelerator") or "?",
-                         "error": f"{type(e).__name__}: {e}"})
+            rows.append(
+                {
+                    "runtime": rt["name"],
+                    "accelerator": rt.get("accelerator") or "?",
+                    "error": f"{type(e).__name__}: {e}",
+                }
+            )
     direct = run_direct(args) if args.direct else None
     print_table(rows, direct)
     if args.json:
-        Path(args.json).write_text(json.dumps({"runtimes": rows, "direct": direct, "args": {
-            k: v for k, v in vars(args).items() if k != "token"}}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "runtimes": rows,
+                    "direct": direct,
+                    "args": {k: v for k, v in vars(args).items() if k != "token"},
+                },
+                indent=1,
+            )
+        )
     return 0 if rows and all("error" not in r for r in rows) else 1
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="jupyter accel bench-runtimes", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", default=os.environ.get("JUPYTER_SERVER_URL", "http://127.0.0.1:8888"),
-                    help="jupyter_server base URL (env JUPYTER_SERVER_URL)")
+    ap = argparse.ArgumentParser(
+        prog="jupyter accel bench-runtimes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--url",
+        default=os.environ.get("JUPYTER_SERVER_URL", "http://127.0.0.1:8888"),
+        help="jupyter_server base URL (env JUPYTER_SERVER_URL)",
+    )
     ap.add_argument("--token", default=None, help="server token (better: env JUPYTER_TOKEN)")
     ap.add_argument("--runtimes", help="comma-separated runtime names (default: all healthy)")
     ap.add_argument("--samples", type=int, default=16384, help="synthetic 28x28 images")
@@ -224,7 +323,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3, help="timed trainings per runtime (median)")
     ap.add_argument("--backend", choices=("auto", "torch", "numpy"), default="auto")
-    ap.add_argument("--direct", action="store_true", help="also run the script on this host, no kernel")
+    ap.add_argument(
+        "--direct", action="store_true", help="also run the script on this host, no kernel"
+    )
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per kernel start / cell")
     ap.add_argument("--json", help="write rows here")
     args = ap.parse_args(argv)

@@ -1,5 +1,6 @@
 """Server extension entry point: takes the runtime registry from our kernel spec manager,
 starts the embedded runtime, registers the /accel handlers, stops the runtime at shutdown."""
+
 from __future__ import annotations
 
 from jupyter_core.paths import jupyter_config_path
@@ -9,7 +10,6 @@ from jupyter_server.extension.config import ExtensionConfigManager
 from .handlers import handlers
 from .metrics import MetricsHub
 from .runtimes import RuntimeRegistry
-
 
 # The routing classes, as shipped in jupyter-config/server-config/jupyterlab_accel.json.
 SERVER_CLASSES = {
@@ -27,8 +27,11 @@ def apply_server_classes(serverapp, log) -> None:
     classes in our shipped file are applied here (at link time, before init_configurables).
     Precedence: the user's own config (jupyter_server_config.py, command line) > the shipped
     config.d file > the defaults above."""
-    shipped = ExtensionConfigManager(read_config_path=jupyter_config_path()).get(
-        "jupyter_server_config").get("ServerApp", {})
+    shipped = (
+        ExtensionConfigManager(read_config_path=jupyter_config_path())
+        .get("jupyter_server_config")
+        .get("ServerApp", {})
+    )
     user = serverapp.config.get("ServerApp", {})
     for key, fallback in SERVER_CLASSES.items():
         if key in user:
@@ -54,8 +57,10 @@ class AccelExtension(ExtensionApp):
         registry = getattr(sa.kernel_spec_manager, "registry", None)
         if registry is None:
             registry = RuntimeRegistry(parent=sa)
-            self.log.warning("jupyterlab_accel: kernel_spec_manager_class is not "
-                             "AccelKernelSpecManager: remote kernels will not be routed")
+            self.log.warning(
+                "jupyterlab_accel: kernel_spec_manager_class is not "
+                "AccelKernelSpecManager: remote kernels will not be routed"
+            )
         self.registry = registry
         self.hub = MetricsHub()
         registry.start_embedded(sa.root_dir)

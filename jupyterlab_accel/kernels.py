@@ -4,6 +4,7 @@ re-attaches to remote kernels that are still running.
 
 Remote kernels outlive this server on purpose (shutdown_all stops local kernels only): their
 runtime culls them when idle."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,13 +28,16 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
     """Routes each kernel to its runtime; remembers which runtime every kernel is on."""
 
     registry = Instance(RuntimeRegistry)
-    start_timeout = Float(120, config=True,
-                          help="Seconds a runtime may take to start a kernel.")
-    action_timeout = Float(60, config=True,
-                           help="Seconds a runtime may take to restart, interrupt or stop a kernel.")
-    model_timeout = Float(2, config=True,
-                          help="Seconds to wait for a runtime when listing kernels; an "
-                          "unreachable runtime's kernels keep their last known state.")
+    start_timeout = Float(120, config=True, help="Seconds a runtime may take to start a kernel.")
+    action_timeout = Float(
+        60, config=True, help="Seconds a runtime may take to restart, interrupt or stop a kernel."
+    )
+    model_timeout = Float(
+        2,
+        config=True,
+        help="Seconds to wait for a runtime when listing kernels; an "
+        "unreachable runtime's kernels keep their last known state.",
+    )
 
     @default("registry")
     def _default_registry(self):
@@ -48,16 +52,26 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
             rt = self.registry.get(rec.get("runtime", ""))
             if rt is None or rt.embedded:  # the embedded gateway died with the last server
                 continue
-            self._remote[kid] = self._remote_kernel(kid, rt, rec["remote_spec"],
-                                                    rec["kernel_name"], rec.get("started", ""))
+            self._remote[kid] = self._remote_kernel(
+                kid, rt, rec["remote_spec"], rec["kernel_name"], rec.get("started", "")
+            )
             self._kernel_connections[kid] = 0
         if self._remote:
-            self.log.info("jupyterlab_accel: re-attaching to %d remote kernel(s)", len(self._remote))
+            self.log.info(
+                "jupyterlab_accel: re-attaching to %d remote kernel(s)", len(self._remote)
+            )
         self._save()
 
     def _remote_kernel(self, kid, rt, spec, name, started) -> RemoteKernel:
-        return RemoteKernel(parent=self, kernel_id=kid, kernel_name=name, remote_spec=spec,
-                            runtime=rt, http=self.registry.http, started=started)
+        return RemoteKernel(
+            parent=self,
+            kernel_id=kid,
+            kernel_name=name,
+            remote_spec=spec,
+            runtime=rt,
+            http=self.registry.http,
+            started=started,
+        )
 
     def _save(self) -> None:
         self._state.write_json(MAP_FILE, {k: rk.record() for k, rk in self._remote.items()})
@@ -122,8 +136,9 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
         # Stock gateways forward KERNEL_* variables only; the rest of our env stays here.
         body = {"name": spec, "env": {k: v for k, v in env.items() if k.startswith("KERNEL_")}}
         try:
-            resp = await rt.fetch(self.registry.http, "/api/kernels", "POST", body=body,
-                                  timeout=self.start_timeout)
+            resp = await rt.fetch(
+                self.registry.http, "/api/kernels", "POST", body=body, timeout=self.start_timeout
+            )
         except OSError as e:
             rt.mark_unhealthy(f"unreachable: {e}")
             raise web.HTTPError(503, f"runtime {runtime!r} is unreachable: {e}") from None
@@ -170,8 +185,13 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
     async def shutdown_all(self, now=False):
         """Local kernels only: remote kernels are re-attached by the next server."""
         kids = list(self._kernels) + [k for k in self._pending_kernels if k not in self._remote]
-        await asyncio.gather(*(super(AccelMappingKernelManager, self).shutdown_kernel(k, now=now)
-                               for k in set(kids)), return_exceptions=True)
+        await asyncio.gather(
+            *(
+                super(AccelMappingKernelManager, self).shutdown_kernel(k, now=now)
+                for k in set(kids)
+            ),
+            return_exceptions=True,
+        )
 
     _async_shutdown_all = shutdown_all
 
@@ -214,7 +234,9 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
         async def one(rks):
             rt = rks[0].rt
             try:
-                resp = await rt.fetch(self.registry.http, "/api/kernels", timeout=self.model_timeout)
+                resp = await rt.fetch(
+                    self.registry.http, "/api/kernels", timeout=self.model_timeout
+                )
             except OSError:
                 return
             if resp.code != 200:  # stock Kernel Gateway forbids listing: ask kernel by kernel

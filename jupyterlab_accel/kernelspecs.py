@@ -1,5 +1,6 @@
 """Kernel specs of this server plus those of every healthy runtime, namespaced reversibly:
 `accel--{runtime}--{spec}`, display names that say where they run, `metadata.accel`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +25,7 @@ def parse_name(name: str) -> tuple[str, str] | None:
     """(runtime, spec) for a namespaced name; None for a local kernel name."""
     if not name or not name.startswith(PREFIX):
         return None
-    runtime, sep, spec = name[len(PREFIX):].partition("--")
+    runtime, sep, spec = name[len(PREFIX) :].partition("--")
     if not sep or not runtime or not spec:
         return None
     return runtime, spec
@@ -38,12 +39,18 @@ def namespaced_model(rt, spec_name: str, model: dict, base_url: str) -> dict:
     spec["display_name"] = f"{spec.get('display_name') or spec_name} · {where}"
     metadata = spec.setdefault("metadata", {})
     info = rt.info or {}
-    metadata["accel"] = {"runtime": rt.name, "runtime_display_name": rt.display_name,
-                         "accelerator": info.get("accelerator"), "shape": info.get("shape"),
-                         "spec": spec_name}
-    resources = {key: url_path_join(base_url, "kernelspecs", name, url.rsplit("/", 1)[-1])
-                 for key, url in (model.get("resources") or {}).items()
-                 if isinstance(url, str)}
+    metadata["accel"] = {
+        "runtime": rt.name,
+        "runtime_display_name": rt.display_name,
+        "accelerator": info.get("accelerator"),
+        "shape": info.get("shape"),
+        "spec": spec_name,
+    }
+    resources = {
+        key: url_path_join(base_url, "kernelspecs", name, url.rsplit("/", 1)[-1])
+        for key, url in (model.get("resources") or {}).items()
+        if isinstance(url, str)
+    }
     return {"name": name, "spec": spec, "resources": resources}
 
 
@@ -72,7 +79,8 @@ class AccelKernelSpecManager(KernelSpecManager):
             for spec_name, model in rt.specs.items():
                 if isinstance(model, dict):
                     merged[remote_name(rt.name, spec_name)] = namespaced_model(
-                        rt, spec_name, model, self.base_url)
+                        rt, spec_name, model, self.base_url
+                    )
         return merged
 
     def get_kernel_spec(self, kernel_name, *args, **kw):
@@ -94,8 +102,11 @@ class AccelKernelSpecManager(KernelSpecManager):
         if rt is None:
             raise web.HTTPError(404, f"no runtime {parsed[0]!r}")
         try:
-            resp = await rt.fetch(self.registry.http, f"/kernelspecs/{parsed[1]}/{path}",
-                                  timeout=self.registry.health_timeout * 2)
+            resp = await rt.fetch(
+                self.registry.http,
+                f"/kernelspecs/{parsed[1]}/{path}",
+                timeout=self.registry.health_timeout * 2,
+            )
         except (OSError, asyncio.TimeoutError):
             return None
         return resp.body if resp.code == 200 else None

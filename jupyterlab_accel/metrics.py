@@ -1,4 +1,5 @@
 """One upstream metrics stream per runtime, fanned out to any number of watchers (tabs)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ from .runtime import Runtime
 
 
 class _Stream:
-    def __init__(self, hub: "MetricsHub", rt: Runtime):
+    def __init__(self, hub: MetricsHub, rt: Runtime):
         self.hub, self.rt = hub, rt
         self.watchers: set = set()
         self.conn = None

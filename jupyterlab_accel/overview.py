@@ -1,5 +1,6 @@
 """Every kernel on every runtime, joined with this server's sessions: runtime, start time,
 last activity, expiry (from the gateway's /api/accel/kernels) and cost so far."""
+
 from __future__ import annotations
 
 import asyncio
@@ -67,15 +68,23 @@ async def all_sessions(registry, km, sm, timeout: float = 2.0) -> list[dict]:
             ours = remote.get(kid)
             s = sessions.get(kid, {})
             started = k.get("started") or (ours.started if ours else None)
-            rows.append({
-                "kernel_id": kid, "session_id": s.get("id"), "path": s.get("path"),
-                "kernel_name": ours.kernel_name if ours else f"accel--{rt.name}--{k.get('name')}",
-                "runtime": rt.name, "started": started,
-                "last_activity": k.get("last_activity"),
-                "execution_state": k.get("execution_state"),
-                "expires_at": k.get("expires_at"), "expiry_reason": k.get("expiry_reason"),
-                "cost": cost(rt.price_per_hour, started),
-            })
+            rows.append(
+                {
+                    "kernel_id": kid,
+                    "session_id": s.get("id"),
+                    "path": s.get("path"),
+                    "kernel_name": ours.kernel_name
+                    if ours
+                    else f"accel--{rt.name}--{k.get('name')}",
+                    "runtime": rt.name,
+                    "started": started,
+                    "last_activity": k.get("last_activity"),
+                    "execution_state": k.get("execution_state"),
+                    "expires_at": k.get("expires_at"),
+                    "expiry_reason": k.get("expiry_reason"),
+                    "cost": cost(rt.price_per_hour, started),
+                }
+            )
     # Kernels of this server itself (stock local kernels) are listed too, runtime null.
     for kid in list(getattr(km, "_kernels", {})):
         try:
@@ -83,11 +92,21 @@ async def all_sessions(registry, km, sm, timeout: float = 2.0) -> list[dict]:
         except Exception:  # noqa: BLE001 - a kernel that just went away
             continue
         s = sessions.get(kid, {})
-        rows.append({"kernel_id": kid, "session_id": s.get("id"), "path": s.get("path"),
-                     "kernel_name": model.get("name"), "runtime": None, "started": None,
-                     "last_activity": model.get("last_activity"),
-                     "execution_state": model.get("execution_state"), "expires_at": None,
-                     "expiry_reason": None, "cost": None})
+        rows.append(
+            {
+                "kernel_id": kid,
+                "session_id": s.get("id"),
+                "path": s.get("path"),
+                "kernel_name": model.get("name"),
+                "runtime": None,
+                "started": None,
+                "last_activity": model.get("last_activity"),
+                "execution_state": model.get("execution_state"),
+                "expires_at": None,
+                "expiry_reason": None,
+                "cost": None,
+            }
+        )
     return rows
 
 

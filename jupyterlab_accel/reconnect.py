@@ -8,6 +8,7 @@ it, because frames in flight when the link broke were sent but never received. T
 remembers the msg_ids it forwarded and skips the repeated ones, so the browser gets every
 message exactly once. No I/O here.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,13 +72,16 @@ class SeenIds:
         return False
 
 
-def notice_frame(protocol: str, kind: str, message: str, msg_type: str = "accel_notice",
-                 **extra):
+def notice_frame(protocol: str, kind: str, message: str, msg_type: str = "accel_notice", **extra):
     """An iopub message from the relay itself, in the protocol the browser negotiated."""
-    header = {"msg_id": f"accel-{uuid.uuid4().hex}", "msg_type": msg_type,
-              "username": "jupyterlab-accel", "session": "jupyterlab-accel",
-              "date": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-              "version": "5.3"}
+    header = {
+        "msg_id": f"accel-{uuid.uuid4().hex}",
+        "msg_type": msg_type,
+        "username": "jupyterlab-accel",
+        "session": "jupyterlab-accel",
+        "date": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "version": "5.3",
+    }
     if msg_type == "accel_notice":
         content = {"kind": kind, "message": message, **extra}
     else:
@@ -85,9 +89,18 @@ def notice_frame(protocol: str, kind: str, message: str, msg_type: str = "accel_
     if protocol == V1:
         parts = [json.dumps(p).encode() for p in (header, {}, {}, content)]
         return serialize_msg_to_ws_v1(parts, "iopub")
-    return json.dumps({"header": header, "msg_id": header["msg_id"], "msg_type": msg_type,
-                       "parent_header": {}, "metadata": {}, "content": content, "buffers": [],
-                       "channel": "iopub"})
+    return json.dumps(
+        {
+            "header": header,
+            "msg_id": header["msg_id"],
+            "msg_type": msg_type,
+            "parent_header": {},
+            "metadata": {},
+            "content": content,
+            "buffers": [],
+            "channel": "iopub",
+        }
+    )
 
 
 def dead_status_frame(protocol: str):

@@ -11,6 +11,7 @@ writes to drain, so memory stays flat however much output flows.
 When the upstream leg drops while the client stays, the relay reconnects with back-off under
 the same session id and tells the client with accel_notice messages (reconnecting,
 runtime_lost, reconnected, kernel_dead); see reconnect.py."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,34 +32,49 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
     """Stock ZMQ bridge for local kernels; a frame relay for kernels on runtimes."""
 
     upstream_max_message_size = Int(
-        0, config=True,
+        0,
+        config=True,
         help="Largest message (bytes) accepted from a runtime; 0 = no limit. The stock 10 MiB "
-        "cap drops large outputs (a 50 MB image or dataframe).")
+        "cap drops large outputs (a 50 MB image or dataframe).",
+    )
     upstream_connect_timeout = Float(
-        20, config=True, help="Seconds to open the websocket to a runtime.")
+        20, config=True, help="Seconds to open the websocket to a runtime."
+    )
     reconnect_timeout = Float(
-        600, config=True,
+        600,
+        config=True,
         help="Seconds the relay keeps reconnecting to a runtime whose kernel websocket "
-        "dropped while the browser stayed connected; then the browser's socket is closed.")
+        "dropped while the browser stayed connected; then the browser's socket is closed.",
+    )
     reconnect_backoff = Float(
-        0.25, config=True, help="First delay (s) between reconnect attempts; doubles each time.")
+        0.25, config=True, help="First delay (s) between reconnect attempts; doubles each time."
+    )
     reconnect_backoff_max = Float(
-        4, config=True, help="Longest delay (s) between reconnect attempts.")
+        4, config=True, help="Longest delay (s) between reconnect attempts."
+    )
     lost_after = Float(
-        2, config=True,
+        2,
+        config=True,
         help="Seconds of failed reconnects after which the browser is told 'runtime_lost' "
-        "(reconnection goes on until reconnect_timeout).")
+        "(reconnection goes on until reconnect_timeout).",
+    )
     reconnect_overlap = Float(
-        10, config=True,
+        10,
+        config=True,
         help="Seconds of output before the break that the runtime re-sends on reconnect (the "
-        "relay drops the repeats): covers frames in flight when the link broke.")
+        "relay drops the repeats): covers frames in flight when the link broke.",
+    )
     upstream_ping_interval = Float(
-        15, config=True,
+        15,
+        config=True,
         help="Seconds between websocket pings to the runtime; a link that answers none within "
-        "as long is treated as dropped (0 disables).")
+        "as long is treated as dropped (0 disables).",
+    )
     max_queued_messages = Int(
-        1000, config=True,
-        help="Client messages held while reconnecting; beyond that the oldest are dropped.")
+        1000,
+        config=True,
+        help="Client messages held while reconnecting; beyond that the oldest are dropped.",
+    )
 
     _upstream = None
     _pump_task = None
@@ -79,15 +95,20 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
         rk: RemoteKernel = self.kernel_manager
         limit = self.upstream_max_message_size or sys.maxsize
         try:
-            self._upstream = await rk.open_channels(self.session_id, protocols, limit,
-                                                    self.upstream_connect_timeout,
-                                                    ping_interval=self.upstream_ping_interval)
+            self._upstream = await rk.open_channels(
+                self.session_id,
+                protocols,
+                limit,
+                self.upstream_connect_timeout,
+                ping_interval=self.upstream_ping_interval,
+            )
         except HTTPClientError as e:
             code = e.code if e.code in (401, 403, 404) else 502
             if code == 404:
                 raise web.HTTPError(404, f"Kernel does not exist: {rk.kernel_id}") from None
-            raise web.HTTPError(502, f"runtime {rk.rt.name!r} refused the kernel websocket "
-                                f"({e.code})") from None
+            raise web.HTTPError(
+                502, f"runtime {rk.rt.name!r} refused the kernel websocket ({e.code})"
+            ) from None
         except (OSError, asyncio.TimeoutError) as e:
             raise web.HTTPError(502, f"runtime {rk.rt.name!r} unreachable: {e}") from None
         # "" tells jupyter_server's handler to pick no subprotocol (legacy), as upstream did.
@@ -139,10 +160,14 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
         name = rk.rt.name
         if self._queue is None:
             self._queue = deque(maxlen=self.max_queued_messages)
-        self.log.warning("jupyterlab_accel: kernel %s lost its link to runtime %r; reconnecting",
-                         self.kernel_id, name)
-        self._notify("reconnecting", f"Connection to runtime {name!r} lost; reconnecting...",
-                     runtime=name)
+        self.log.warning(
+            "jupyterlab_accel: kernel %s lost its link to runtime %r; reconnecting",
+            self.kernel_id,
+            name,
+        )
+        self._notify(
+            "reconnecting", f"Connection to runtime {name!r} lost; reconnecting...", runtime=name
+        )
         loop = asyncio.get_running_loop()
         started, attempt, lost = loop.time(), 0, False
         limit = self.upstream_max_message_size or sys.maxsize
@@ -161,12 +186,19 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
                 timeout = min(timeout, max(1.0, self.lost_after))
             try:
                 upstream = await rk.open_channels(
-                    self.session_id, protocols, limit, timeout,
-                    overlap=self.reconnect_overlap, ping_interval=self.upstream_ping_interval)
+                    self.session_id,
+                    protocols,
+                    limit,
+                    timeout,
+                    overlap=self.reconnect_overlap,
+                    ping_interval=self.upstream_ping_interval,
+                )
             except HTTPClientError as e:
                 if e.code == 404:  # the runtime is back but the kernel is not
-                    return self._kernel_dead(f"The kernel is gone from runtime {name!r} (it "
-                                             "died or the runtime restarted).")
+                    return self._kernel_dead(
+                        f"The kernel is gone from runtime {name!r} (it "
+                        "died or the runtime restarted)."
+                    )
                 failure = f"HTTP {e.code}"
             except (OSError, asyncio.TimeoutError) as e:
                 failure = str(e) or type(e).__name__
@@ -179,19 +211,31 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
                 queued, self._queue = self._queue, None
                 for m in queued:
                     self._forward(m)
-                self.log.info("jupyterlab_accel: kernel %s reconnected to runtime %r after "
-                              "%.1fs", self.kernel_id, name, loop.time() - started)
+                self.log.info(
+                    "jupyterlab_accel: kernel %s reconnected to runtime %r after %.1fs",
+                    self.kernel_id,
+                    name,
+                    loop.time() - started,
+                )
                 self._notify("reconnected", f"Reconnected to runtime {name!r}.", runtime=name)
                 return True
             elapsed = loop.time() - started
             if not lost and elapsed >= self.lost_after:
                 lost = True
                 rk.rt.mark_unhealthy(f"unreachable: {failure}")
-                self._notify("runtime_lost", f"Runtime {name!r} is unreachable ({failure}); "
-                             "still trying to reconnect.", runtime=name, retrying=True)
+                self._notify(
+                    "runtime_lost",
+                    f"Runtime {name!r} is unreachable ({failure}); still trying to reconnect.",
+                    runtime=name,
+                    retrying=True,
+                )
             if elapsed >= self.reconnect_timeout:
-                self._notify("runtime_lost", f"Runtime {name!r} did not come back within "
-                             f"{self.reconnect_timeout:g}s.", runtime=name, retrying=False)
+                self._notify(
+                    "runtime_lost",
+                    f"Runtime {name!r} did not come back within {self.reconnect_timeout:g}s.",
+                    runtime=name,
+                    retrying=False,
+                )
                 return False
         return False
 

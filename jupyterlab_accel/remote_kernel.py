@@ -2,12 +2,13 @@
 
 Stands where jupyter_server keeps a per-kernel KernelManager, so the websocket handler can hand
 it to our connection class as `parent`."""
+
 from __future__ import annotations
 
 import json
 import time
-from urllib.parse import quote
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 from tornado import web
 from tornado.httpclient import HTTPRequest
@@ -46,9 +47,13 @@ class RemoteKernel(LoggingConfigurable):
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self.model = {"id": self.kernel_id, "name": self.kernel_name,
-                      "last_activity": self.started or _now_iso(),
-                      "execution_state": "unknown", "connections": 0}
+        self.model = {
+            "id": self.kernel_id,
+            "name": self.kernel_name,
+            "last_activity": self.started or _now_iso(),
+            "execution_state": "unknown",
+            "connections": 0,
+        }
         self.gone = False
         self.refreshed_at = 0.0
 
@@ -57,8 +62,12 @@ class RemoteKernel(LoggingConfigurable):
         return self.runtime
 
     def record(self) -> dict:
-        return {"runtime": self.rt.name, "remote_spec": self.remote_spec,
-                "kernel_name": self.kernel_name, "started": self.started}
+        return {
+            "runtime": self.rt.name,
+            "remote_spec": self.remote_spec,
+            "kernel_name": self.kernel_name,
+            "started": self.started,
+        }
 
     def update(self, upstream_model: dict) -> None:
         """Take the runtime's view (state, activity) under our namespaced name."""
@@ -84,8 +93,13 @@ class RemoteKernel(LoggingConfigurable):
 
     async def _post(self, action: str, timeout: float) -> None:
         try:
-            resp = await self.rt.fetch(self.http, f"/api/kernels/{self.kernel_id}/{action}",
-                                       "POST", body=b"", timeout=timeout)
+            resp = await self.rt.fetch(
+                self.http,
+                f"/api/kernels/{self.kernel_id}/{action}",
+                "POST",
+                body=b"",
+                timeout=timeout,
+            )
         except OSError as e:
             raise web.HTTPError(502, f"runtime {self.rt.name!r} unreachable: {e}") from None
         if resp.code == 404:
@@ -107,30 +121,45 @@ class RemoteKernel(LoggingConfigurable):
 
     async def shutdown(self, timeout: float) -> None:
         try:
-            resp = await self.rt.fetch(self.http, f"/api/kernels/{self.kernel_id}", "DELETE",
-                                       timeout=timeout)
+            resp = await self.rt.fetch(
+                self.http, f"/api/kernels/{self.kernel_id}", "DELETE", timeout=timeout
+            )
         except OSError as e:
-            self.log.warning("jupyterlab_accel: runtime %r unreachable while shutting down %s: %s",
-                             self.rt.name, self.kernel_id, e)
+            self.log.warning(
+                "jupyterlab_accel: runtime %r unreachable while shutting down %s: %s",
+                self.rt.name,
+                self.kernel_id,
+                e,
+            )
             return
         if resp.code not in (204, 404):
             raise upstream_error(resp, f"shutdown failed on runtime {self.rt.name!r}")
         self.gone = True
 
-    async def open_channels(self, session_id: str | None, subprotocols: list[str] | None,
-                            max_message_size: int, timeout: float, overlap: float = 0,
-                            ping_interval: float | None = None) -> WebSocketClientConnection:
+    async def open_channels(
+        self,
+        session_id: str | None,
+        subprotocols: list[str] | None,
+        max_message_size: int,
+        timeout: float,
+        overlap: float = 0,
+        ping_interval: float | None = None,
+    ) -> WebSocketClientConnection:
         """The upstream leg of the relay: TCP_NODELAY, no message size cap. `overlap`: ask
         the runtime to re-send that many seconds before this session's last message."""
         params = [f"session_id={quote(session_id)}"] if session_id else []
         if overlap:
             params.append(f"accel_overlap={overlap:g}")
         query = "?" + "&".join(params) if params else ""
-        req: HTTPRequest = self.rt.request(f"/api/kernels/{self.kernel_id}/channels{query}",
-                                           ws=True, timeout=timeout)
-        conn = await websocket_connect(req, max_message_size=max_message_size,
-                                       subprotocols=subprotocols or None,
-                                       ping_interval=ping_interval or None,
-                                       ping_timeout=ping_interval or None)
+        req: HTTPRequest = self.rt.request(
+            f"/api/kernels/{self.kernel_id}/channels{query}", ws=True, timeout=timeout
+        )
+        conn = await websocket_connect(
+            req,
+            max_message_size=max_message_size,
+            subprotocols=subprotocols or None,
+            ping_interval=ping_interval or None,
+            ping_timeout=ping_interval or None,
+        )
         conn.protocol.set_nodelay(True)
         return conn

@@ -1,6 +1,7 @@
 """One runtime: a gateway URL with its credentials, its health, its kernelspecs and description.
 
 The token is read only when a request is built and never appears in `public_model()`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +26,8 @@ def check_name(name) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > 63:
         raise RuntimeError_(
             f"invalid runtime name {name!r}: lowercase letters, digits and single hyphens "
-            "([a-z0-9][a-z0-9-]*, no '--'), at most 63 characters")
+            "([a-z0-9][a-z0-9-]*, no '--'), at most 63 characters"
+        )
     return name
 
 
@@ -62,11 +64,21 @@ def accelerator_label(info: dict | None) -> str | None:
 class Runtime:
     """A gateway this server can route kernels to."""
 
-    def __init__(self, name: str, url: str, *, display_name: str | None = None,
-                 token: str | None = None, token_env: str | None = None,
-                 token_file: str | None = None, validate_cert: bool = True,
-                 ca_certs: str | None = None, price_per_hour: float | None = None,
-                 embedded: bool = False, removable: bool = False):
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        display_name: str | None = None,
+        token: str | None = None,
+        token_env: str | None = None,
+        token_file: str | None = None,
+        validate_cert: bool = True,
+        ca_certs: str | None = None,
+        price_per_hour: float | None = None,
+        embedded: bool = False,
+        removable: bool = False,
+    ):
         self.name = check_name(name)
         self.url = check_url(url)
         if display_name is not None and not isinstance(display_name, str):
@@ -114,27 +126,55 @@ class Runtime:
 
     def persisted(self) -> dict:
         """What the state file keeps for a user-added runtime (token included: file is 0600)."""
-        return {"name": self.name, "display_name": self.display_name, "url": self.url,
-                "token": self._token, "validate_cert": self.validate_cert,
-                "ca_certs": self.ca_certs, "price_per_hour": self.price_per_hour}
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "url": self.url,
+            "token": self._token,
+            "validate_cert": self.validate_cert,
+            "ca_certs": self.ca_certs,
+            "price_per_hour": self.price_per_hour,
+        }
 
     # -- requests ---------------------------------------------------------------------
     @property
     def ws_url(self) -> str:
         return "ws" + self.url[4:]
 
-    def request(self, path: str, method: str = "GET", *, timeout: float = 30,
-                connect_timeout: float | None = None, ws: bool = False, **kw) -> HTTPRequest:
+    def request(
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        timeout: float = 30,
+        connect_timeout: float | None = None,
+        ws: bool = False,
+        **kw,
+    ) -> HTTPRequest:
         headers = dict(kw.pop("headers", None) or {})
         headers.update(self.headers())
         base = self.ws_url if ws else self.url
         return HTTPRequest(
-            base + path, method=method, headers=headers, validate_cert=self.validate_cert,
-            ca_certs=self.ca_certs, request_timeout=timeout,
-            connect_timeout=connect_timeout or min(timeout, 5.0), **kw)
+            base + path,
+            method=method,
+            headers=headers,
+            validate_cert=self.validate_cert,
+            ca_certs=self.ca_certs,
+            request_timeout=timeout,
+            connect_timeout=connect_timeout or min(timeout, 5.0),
+            **kw,
+        )
 
-    async def fetch(self, client: AsyncHTTPClient, path: str, method: str = "GET", *,
-                    body=None, timeout: float = 30, **kw) -> HTTPResponse:
+    async def fetch(
+        self,
+        client: AsyncHTTPClient,
+        path: str,
+        method: str = "GET",
+        *,
+        body=None,
+        timeout: float = 30,
+        **kw,
+    ) -> HTTPResponse:
         """Fetch without raising on HTTP status (callers look at `.code`)."""
         if body is not None and not isinstance(body, (bytes, str)):
             body = json.dumps(body)
@@ -160,16 +200,23 @@ class Runtime:
         specs, info = await asyncio.gather(
             self.fetch(client, "/api/kernelspecs", timeout=timeout),
             self.fetch(client, "/api/accel/runtime", timeout=timeout),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         self.checked_at = time.monotonic()
         if isinstance(specs, BaseException):
             self.healthy, self.error = False, f"unreachable: {_short(specs)}"
             return
         if specs.code in (401, 403):
-            self.healthy, self.error = False, f"authentication failed ({specs.code}): check the token"
+            self.healthy, self.error = (
+                False,
+                f"authentication failed ({specs.code}): check the token",
+            )
             return
         if specs.code != 200:
-            self.healthy, self.error = False, f"unexpected answer {specs.code} from /api/kernelspecs"
+            self.healthy, self.error = (
+                False,
+                f"unexpected answer {specs.code} from /api/kernelspecs",
+            )
             return
         try:
             body = json.loads(specs.body)
@@ -194,10 +241,18 @@ class Runtime:
         return self.info is not None
 
     def public_model(self) -> dict:
-        return {"name": self.name, "display_name": self.display_name, "url": self.url,
-                "healthy": self.healthy, "error": self.error, "embedded": self.embedded,
-                "removable": self.removable, "price_per_hour": self.price_per_hour,
-                "accelerator": accelerator_label(self.info), "info": self.info}
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "url": self.url,
+            "healthy": self.healthy,
+            "error": self.error,
+            "embedded": self.embedded,
+            "removable": self.removable,
+            "price_per_hour": self.price_per_hour,
+            "accelerator": accelerator_label(self.info),
+            "info": self.info,
+        }
 
 
 def _short(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 Health is checked on demand with short timeouts, all runtimes at once, so one dead or hung
 runtime never delays the others and never makes a listing wait more than `health_timeout`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,24 +18,37 @@ from .runtime import Runtime, RuntimeError_
 from .state import AccelState
 
 USER_FILE = "runtimes.json"
-_CONFIG_KEYS = {"name", "display_name", "url", "token", "token_env", "token_file",
-                "validate_cert", "ca_certs", "price_per_hour"}
+_CONFIG_KEYS = {
+    "name",
+    "display_name",
+    "url",
+    "token",
+    "token_env",
+    "token_file",
+    "validate_cert",
+    "ca_certs",
+    "price_per_hour",
+}
 
 
 class RuntimeRegistry(LoggingConfigurable):
     """Every runtime this server can route kernels to, by name."""
 
     runtimes = List(
-        Dict(), config=True,
+        Dict(),
+        config=True,
         help="Configured runtimes: [{name, url, display_name?, token | token_env | token_file, "
         "validate_cert? (default True), ca_certs?, price_per_hour?}]. Names match "
-        "[a-z0-9][a-z0-9-]* without '--'. Prefer token_env or token_file to a literal token.")
+        "[a-z0-9][a-z0-9-]* without '--'. Prefer token_env or token_file to a literal token.",
+    )
     health_timeout = Float(
-        1.5, config=True,
-        help="Seconds a health check (kernelspecs + /api/accel/runtime) may take per runtime.")
+        1.5,
+        config=True,
+        help="Seconds a health check (kernelspecs + /api/accel/runtime) may take per runtime.",
+    )
     health_max_age = Float(
-        1.0, config=True,
-        help="Seconds a health result is reused before a listing checks again.")
+        1.0, config=True, help="Seconds a health result is reused before a listing checks again."
+    )
     max_clients = Int(64, config=True, help="Concurrent upstream HTTP requests.")
 
     embedded = Instance(EmbeddedGateway)
@@ -63,8 +77,9 @@ class RuntimeRegistry(LoggingConfigurable):
     def http(self) -> AsyncHTTPClient:
         """One client for every upstream request (bodies streamed, so no size cap needed)."""
         if self._http is None:
-            self._http = AsyncHTTPClient(force_instance=True, max_clients=self.max_clients,
-                                         max_body_size=sys.maxsize)
+            self._http = AsyncHTTPClient(
+                force_instance=True, max_clients=self.max_clients, max_body_size=sys.maxsize
+            )
         return self._http
 
     @staticmethod
@@ -133,8 +148,12 @@ class RuntimeRegistry(LoggingConfigurable):
         max_age = self.health_max_age if max_age is None else max_age
         await rt.check(self.http, self.health_timeout, max_age)
         # A just-spawned embedded gateway answers within a second or two: wait for it.
-        while (rt.embedded and not rt.healthy and self.embedded.starting
-               and time.monotonic() - self.embedded.started_at < 20):
+        while (
+            rt.embedded
+            and not rt.healthy
+            and self.embedded.starting
+            and time.monotonic() - self.embedded.started_at < 20
+        ):
             await asyncio.sleep(0.2)
             await rt.check(self.http, self.health_timeout, 0)
         return rt

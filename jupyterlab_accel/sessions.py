@@ -1,6 +1,7 @@
 """Sessions that survive a server restart: jupyter_server's SessionManager on a sqlite file in
 the state dir (mode 0600) instead of :memory:. A session whose kernel is gone (a local kernel
 of the previous server, a remote kernel culled meanwhile) is dropped on first access."""
+
 from __future__ import annotations
 
 from jupyter_core.utils import ensure_async

@@ -1,6 +1,7 @@
 """Where the extension keeps its state: user-added runtimes, the kernel map, sessions.
 
 Every file is written atomically with mode 0600 (it may hold runtime tokens)."""
+
 from __future__ import annotations
 
 import json

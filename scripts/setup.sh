@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: Chromium for browser tests, FUSE for Mount drive.
+# System packages: Chromium for browser tests, FUSE for Mount drive, sshd and SLURM for the
+# SSH and cluster providers' tests.
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     need=()
-    for pkg in chromium fuse3; do
+    for pkg in chromium fuse3 openssh-server slurm-wlm munge; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     if [ ${#need[@]} -gt 0 ]; then

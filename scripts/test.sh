@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: gateway, server extension, mounts, browser. Real processes on 127.0.0.1.
+# The whole test suite: the fast lane (lint, types) first, then gateway, server extension,
+# mounts, browser. Real processes on 127.0.0.1. Arguments go to pytest (and skip the fast lane).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ $# -eq 0 ]; then
+    bash scripts/lint.sh
+fi
 exec python3 -m pytest -q -p no:cacheprovider -rs "$@"

@@ -1,4 +1,5 @@
 """URL patterns of the /accel REST and websocket API (thin handlers over the managers)."""
+
 from .journal import JournalHandler
 from .metrics import MetricsStreamHandler
 from .proxy import FilesProxyHandler, MetricsSnapshotHandler, MountsProxyHandler

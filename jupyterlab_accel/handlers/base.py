@@ -1,5 +1,6 @@
 """Shared plumbing of the /accel handlers: the registry and managers from settings, JSON
 errors, the "not supported by this runtime" answer."""
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,9 @@ class AccelHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
-    async def relay_json(self, rt: Runtime, path: str, method: str = "GET", body=None,
-                         **kw) -> None:
+    async def relay_json(
+        self, rt: Runtime, path: str, method: str = "GET", body=None, **kw
+    ) -> None:
         """A small JSON request passed through; the runtime's status and body come back."""
         try:
             resp = await rt.fetch(self.registry.http, path, method, body=body, timeout=60, **kw)

@@ -1,5 +1,6 @@
 """GET /accel/kernels/{kernel_id}/journal?since=SEQ: the runtime's output journal of a kernel
 (what the browser missed while away), passed through from /api/accel/kernels/{id}/journal."""
+
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized

@@ -1,4 +1,5 @@
 """Websocket /accel/runtimes/{name}/metrics/stream: joins the runtime's single upstream stream."""
+
 from __future__ import annotations
 
 from jupyter_core.utils import ensure_async
@@ -19,8 +20,9 @@ class MetricsStreamHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     @ws_authenticated
     async def get(self, name):
-        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read",
-                                                                AUTH_RESOURCE)):
+        if not await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+        ):
             raise web.HTTPError(403)
         registry = self.settings["accel_registry"]
         rt = registry.get(name)

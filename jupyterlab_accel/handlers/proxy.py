@@ -3,6 +3,7 @@
 Bodies are streamed in both directions with back-pressure: an upload is forwarded chunk by
 chunk as it arrives (a bounded queue), a download is written to the client as it arrives from
 the runtime (each chunk flushed before the next is read). A multi-GB file never sits in memory."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,15 @@ from tornado import httputil, web
 
 from .base import AccelHandler
 
-_PASS_DOWN = ("Content-Type", "Content-Disposition", "Content-Length", "Last-Modified", "Etag",
-              "Cache-Control", "Location")
+_PASS_DOWN = (
+    "Content-Type",
+    "Content-Disposition",
+    "Content-Length",
+    "Last-Modified",
+    "Etag",
+    "Cache-Control",
+    "Location",
+)
 _PASS_UP = ("Content-Type", "Content-Length")
 # Contents bodies are JSON; JupyterLab uploads big files as 1 MiB chunks, so 256 MiB is ample.
 MAX_CONTENTS_BODY = 256 << 20
@@ -38,8 +46,9 @@ class FilesProxyHandler(AccelHandler):
         if self.current_user is None:
             raise web.HTTPError(403)
         action = "read" if self.request.method in ("GET", "HEAD") else "write"
-        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, action,
-                                                                self.auth_resource)):
+        if not await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, action, self.auth_resource)
+        ):
             raise web.HTTPError(403)
         name = self.path_kwargs["name"]
         self.rt = await self.runtime(name)
@@ -51,7 +60,7 @@ class FilesProxyHandler(AccelHandler):
 
     def _upstream_path(self, name: str) -> str:
         prefix = url_path_join(self.base_url, "accel/runtimes", name)
-        rest = self.request.path[len(prefix):]  # "/contents/..." or "/files/..." (still escaped)
+        rest = self.request.path[len(prefix) :]  # "/contents/..." or "/files/..." (still escaped)
         if any(seg in ("..", ".") for seg in unquote(rest).split("/")):
             raise web.HTTPError(400, "path must not contain '.' or '..' segments")
         kind, _, tail = rest.lstrip("/").partition("/")
@@ -106,14 +115,25 @@ class FilesProxyHandler(AccelHandler):
 
         method = self.request.method
         # A body on GET/HEAD/DELETE is not forwarded, so neither are its headers.
-        headers = ({k: self.request.headers[k] for k in _PASS_UP if k in self.request.headers}
-                   if method in ("PUT", "POST", "PATCH") else {})
+        headers = (
+            {k: self.request.headers[k] for k in _PASS_UP if k in self.request.headers}
+            if method in ("PUT", "POST", "PATCH")
+            else {}
+        )
         kw = {"body_producer": body_producer} if body_producer else {}
         if method in ("PUT", "POST", "PATCH") and not body_producer:
             kw["body"] = b""
-        req = self.rt.request(self.upstream_path, method, timeout=3600, headers=headers,
-                              header_callback=on_header, streaming_callback=on_chunk,
-                              decompress_response=False, follow_redirects=False, **kw)
+        req = self.rt.request(
+            self.upstream_path,
+            method,
+            timeout=3600,
+            headers=headers,
+            header_callback=on_header,
+            streaming_callback=on_chunk,
+            decompress_response=False,
+            follow_redirects=False,
+            **kw,
+        )
         try:
             resp = await self.registry.http.fetch(req, raise_error=False)
         except OSError as e:
@@ -156,8 +176,9 @@ class MountsProxyHandler(AccelHandler):
         if self.request.query:
             path += "?" + self.request.query
         body = self.request.body if self.request.method in ("POST", "PUT", "PATCH") else None
-        await self.relay_json(rt, path, self.request.method,
-                              body=body, headers={"Content-Type": "application/json"})
+        await self.relay_json(
+            rt, path, self.request.method, body=body, headers={"Content-Type": "application/json"}
+        )
 
     @web.authenticated
     @authorized

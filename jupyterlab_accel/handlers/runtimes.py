@@ -1,4 +1,5 @@
 """GET/POST /accel/runtimes, GET/DELETE /accel/runtimes/{name}: tokens never leave the server."""
+
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized
@@ -45,7 +46,9 @@ class RuntimeHandler(AccelHandler):
         rt = await self.runtime(name)
         if not rt.removable:
             raise web.HTTPError(
-                403, f"runtime {name!r} comes from the server configuration; it cannot be removed here")
+                403,
+                f"runtime {name!r} comes from the server configuration; it cannot be removed here",
+            )
         km = self.kernel_manager
         if hasattr(km, "shutdown_runtime_kernels"):
             await km.shutdown_runtime_kernels(name)

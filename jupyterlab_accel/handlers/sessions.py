@@ -1,4 +1,5 @@
 """GET /accel/sessions, DELETE /accel/sessions/{kernel_id}, POST /accel/kernels/{id}/keepalive."""
+
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized
@@ -12,8 +13,9 @@ class SessionsHandler(AccelHandler):
     @web.authenticated
     @authorized
     async def get(self):
-        self.write_json(await all_sessions(self.registry, self.kernel_manager,
-                                           self.session_manager))
+        self.write_json(
+            await all_sessions(self.registry, self.kernel_manager, self.session_manager)
+        )
 
 
 class SessionHandler(AccelHandler):

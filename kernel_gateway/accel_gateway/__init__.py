@@ -1,5 +1,6 @@
 """jupyterlab-accel's kernel gateway: serves kernels, devices, metrics and mounts of one
 accelerator host over the standard Jupyter API plus /api/accel."""
+
 from ._version import __version__
 
 

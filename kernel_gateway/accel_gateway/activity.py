@@ -7,6 +7,7 @@ while streaming output, on a path where the websocket forwards the same frames u
 This watcher reads only the header, parent header and, for status messages, the small content;
 it keeps the stock rules for last_activity and execution_state.
 """
+
 from __future__ import annotations
 
 from jupyter_server._tz import utcnow

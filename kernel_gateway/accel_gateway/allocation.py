@@ -2,6 +2,7 @@
 
 A request that cannot be met is refused at once (Refused), never queued.
 """
+
 from __future__ import annotations
 
 from traitlets import Enum, Integer
@@ -71,8 +72,9 @@ class DeviceAllocator(LoggingConfigurable):
             return []
         total = len(self.device_indices)
         if n > total:
-            raise Refused(f"This runtime has {total} device(s); {n} were requested.",
-                          "no_free_device")
+            raise Refused(
+                f"This runtime has {total} device(s); {n} were requested.", "no_free_device"
+            )
         if self.policy == "exclusive":
             taken = {i for devs in self._assigned.values() for i in devs}
             free = [i for i in self.device_indices if i not in taken]
@@ -80,7 +82,9 @@ class DeviceAllocator(LoggingConfigurable):
                 raise Refused(
                     f"No free device: {n} requested, {len(free)} of {total} free (each device "
                     "serves one kernel at a time). Shut down another kernel, or start this one "
-                    f"with {REQUEST_ENV}=0.", "no_free_device")
+                    f"with {REQUEST_ENV}=0.",
+                    "no_free_device",
+                )
             chosen = free[:n]
         else:
             load = {i: 0 for i in self.device_indices}

@@ -1,4 +1,5 @@
 """`jupyter accel-gateway`: a headless jupyter_server serving kernels of one accelerator host."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -51,8 +52,20 @@ class AccelGatewayApp(ServerApp):
     description = "Serve Jupyter kernels, devices, metrics and mounts of this accelerator host."
     aliases = aliases
     flags = server_flags
-    classes = [*ServerApp.classes, IdentityProvider, AccelKernelManager, DeviceSelector, NvidiaBackend, TpuBackend, DeviceAllocator,
-               KernelLimits, MetricsSampler, RuntimeInfo, OutputJournal, MountManager]
+    classes = [
+        *ServerApp.classes,
+        IdentityProvider,
+        AccelKernelManager,
+        DeviceSelector,
+        NvidiaBackend,
+        TpuBackend,
+        DeviceAllocator,
+        KernelLimits,
+        MetricsSampler,
+        RuntimeInfo,
+        OutputJournal,
+        MountManager,
+    ]
 
     @default("open_browser")
     def _default_open_browser(self):
@@ -83,7 +96,9 @@ class AccelGatewayApp(ServerApp):
         # Only our own extension: never JupyterLab's, nor jupyterlab_accel's, even when installed.
         self.jpserver_extensions = {"accel_gateway": True}
 
-    def initialize(self, argv=None, find_extensions=True, new_httpserver=True, starter_extension=None):
+    def initialize(
+        self, argv=None, find_extensions=True, new_httpserver=True, starter_extension=None
+    ):
         super().initialize(argv, find_extensions, new_httpserver, starter_extension)
         token = self.identity_provider.token
         if not is_loopback(self.ip) and (not token or self.identity_provider.token_generated):

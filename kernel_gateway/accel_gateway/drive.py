@@ -9,6 +9,7 @@
 The kernel reaches its own gateway's REST API (/api/accel/mounts) with the URL and token the
 gateway left for its kernels in a mode-0600 file named by $ACCEL_GATEWAY_INFO.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,11 @@ class DriveError(RuntimeError):
 def _gateway() -> tuple[str, str]:
     path = os.environ.get(INFO_ENV)
     if not path:
-        raise DriveError("this kernel was not started by an accel gateway ($ACCEL_GATEWAY_INFO is "
-                         "not set), so it cannot mount storage", "no_gateway")
+        raise DriveError(
+            "this kernel was not started by an accel gateway ($ACCEL_GATEWAY_INFO is "
+            "not set), so it cannot mount storage",
+            "no_gateway",
+        )
     try:
         with open(path) as f:
             info = json.load(f)
@@ -65,8 +69,9 @@ def _call(method: str, path: str, body: dict | None = None, timeout: float = 130
             err = json.loads(e.read() or b"{}")
         except ValueError:
             err = {}
-        raise DriveError(err.get("message") or f"gateway answered {e.code}",
-                         err.get("reason", "error"), e.code) from None
+        raise DriveError(
+            err.get("message") or f"gateway answered {e.code}", err.get("reason", "error"), e.code
+        ) from None
     except (urllib.error.URLError, OSError) as e:
         raise DriveError(f"cannot reach the gateway: {e}", "unreachable") from None
     return json.loads(raw) if raw else None
@@ -91,8 +96,15 @@ def _find(mount_point: str | None) -> list[dict]:
     return found
 
 
-def mount(mount_point: str, source: str, config: dict | None = None, force_remount: bool = False,
-          timeout: float = 120, readonly: bool = False, mode: str = "auto") -> dict:
+def mount(
+    mount_point: str,
+    source: str,
+    config: dict | None = None,
+    force_remount: bool = False,
+    timeout: float = 120,
+    readonly: bool = False,
+    mode: str = "auto",
+) -> dict:
     """Mount `source` (REMOTE:PATH) at `mount_point`: an absolute path inside the workspace, or
     a path relative to the workspace. Returns the mount's status (see docs/mounts.md).
 
@@ -101,13 +113,22 @@ def mount(mount_point: str, source: str, config: dict | None = None, force_remou
     mode: "auto" (live where FUSE exists, else synced), "fuse" or "sync".
     """
     # A relative mount point is relative to the workspace (the runtime's /content), as in the UI.
-    body = {"mount_point": mount_point, "source": source,
-            "force_remount": force_remount, "timeout": timeout, "readonly": readonly, "mode": mode}
+    body = {
+        "mount_point": mount_point,
+        "source": source,
+        "force_remount": force_remount,
+        "timeout": timeout,
+        "readonly": readonly,
+        "mode": mode,
+    }
     if config is not None:
         body["config"] = config
     m = _call("POST", "/api/accel/mounts", body, timeout=timeout + 30)
-    note = "" if m["live"] else \
-        f" ({m['label']}: changes go up on flush, every few seconds and on unmount)"
+    note = (
+        ""
+        if m["live"]
+        else f" ({m['label']}: changes go up on flush, every few seconds and on unmount)"
+    )
     print(f"Mounted at {m['path']}{note}")
     return m
 

@@ -4,6 +4,7 @@ Each feature is one setup function in FEATURE_SETUPS, `setup(ctx: GatewayContext
 appends its (pattern, handler, kwargs) rules to `ctx.handlers` and its name to `ctx.features`
 (what GET /api/accel/runtime lists). Adding a feature is one line here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,16 +46,23 @@ class GatewayContext:
 def build_context(serverapp) -> GatewayContext:
     km = serverapp.kernel_manager
     backend = DeviceSelector(parent=serverapp).select()
-    allocator = DeviceAllocator([d.index for d in backend.devices()], backend.visibility_env,
-                                parent=serverapp)
+    allocator = DeviceAllocator(
+        [d.index for d in backend.devices()], backend.visibility_env, parent=serverapp
+    )
     limits = KernelLimits(parent=serverapp)
     workspace = serverapp.root_dir
     if hasattr(km, "allocator"):  # AccelKernelManager; a stock one just runs kernels
         km.allocator, km.limits, km.culler = allocator, limits, Culler(limits, km)
     return GatewayContext(
-        serverapp=serverapp, kernel_manager=km, backend=backend, allocator=allocator,
-        limits=limits, sampler=MetricsSampler(backend, km, workspace, parent=serverapp),
-        runtime=RuntimeInfo(parent=serverapp), workspace=workspace)
+        serverapp=serverapp,
+        kernel_manager=km,
+        backend=backend,
+        allocator=allocator,
+        limits=limits,
+        sampler=MetricsSampler(backend, km, workspace, parent=serverapp),
+        runtime=RuntimeInfo(parent=serverapp),
+        workspace=workspace,
+    )
 
 
 def _load_jupyter_server_extension(serverapp):
@@ -63,6 +71,11 @@ def _load_jupyter_server_extension(serverapp):
         import_item(setup)(ctx)
     base_url = serverapp.web_app.settings["base_url"]
     serverapp.web_app.add_handlers(
-        ".*$", [(url_path_join(base_url, pattern), *rest) for pattern, *rest in ctx.handlers])
-    serverapp.log.info("accel_gateway: %s, %d device(s), features %s", ctx.backend.accelerator,
-                       len(ctx.backend.devices()), ", ".join(ctx.features))
+        ".*$", [(url_path_join(base_url, pattern), *rest) for pattern, *rest in ctx.handlers]
+    )
+    serverapp.log.info(
+        "accel_gateway: %s, %d device(s), features %s",
+        ctx.backend.accelerator,
+        len(ctx.backend.devices()),
+        ", ".join(ctx.features),
+    )

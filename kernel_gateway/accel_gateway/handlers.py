@@ -1,4 +1,5 @@
 """Thin /api/accel handlers over the gateway's managers (see docs/architecture.md)."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def refuse_big_body(request, limit: int) -> None:
     except ValueError:
         raise web.HTTPError(400, "Content-Length is not a number", reason="bad_request") from None
     if size > limit:
-        raise web.HTTPError(413, f"request body of {size} bytes is over the {limit}-byte limit",
-                            reason="too_large")
+        raise web.HTTPError(
+            413, f"request body of {size} bytes is over the {limit}-byte limit", reason="too_large"
+        )
 
 
 class BodyLimit:
@@ -37,6 +39,8 @@ class BodyLimit:
     async def prepare(self):
         await ensure_async(super().prepare())
         refuse_big_body(self.request, self.max_body_size)
+
+
 KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 
 
@@ -99,18 +103,28 @@ class KernelStartHandler(BodyLimit, MainKernelHandler):
             try:
                 uuid.UUID(model["kernel_id"])
             except ValueError:
-                raise web.HTTPError(400, "'kernel_id' must be a UUID", reason="bad_request") from None
+                raise web.HTTPError(
+                    400, "'kernel_id' must be a UUID", reason="bad_request"
+                ) from None
         name = model.get("name") or km.default_kernel_name
         try:
             await ensure_async(self.kernel_spec_manager.get_kernel_spec(name))
         except KeyError:  # NoSuchKernel
-            raise web.HTTPError(404, f"no kernel spec named {name!r}", reason="no_such_kernel") from None
-        kernel_id = await ensure_async(km.start_kernel(
-            kernel_name=name, path=model.get("path"),
-            kernel_id=model.get("kernel_id"), env=km.client_env(model.get("env"))))
+            raise web.HTTPError(
+                404, f"no kernel spec named {name!r}", reason="no_such_kernel"
+            ) from None
+        kernel_id = await ensure_async(
+            km.start_kernel(
+                kernel_name=name,
+                path=model.get("path"),
+                kernel_id=model.get("kernel_id"),
+                env=km.client_env(model.get("env")),
+            )
+        )
         model = await ensure_async(km.kernel_model(kernel_id))
-        self.set_header("Location", url_path_join(self.base_url, "api", "kernels",
-                                                  url_escape(kernel_id)))
+        self.set_header(
+            "Location", url_path_join(self.base_url, "api", "kernels", url_escape(kernel_id))
+        )
         self.set_status(201)
         self.finish(json.dumps(model, default=str))
 
@@ -143,8 +157,12 @@ def check_contents_model(model, method: str) -> None:
         raise web.HTTPError(400, "a notebook's 'content' must be an object", reason="bad_request")
     if method == "PATCH" and not model.get("path"):
         raise web.HTTPError(400, "'path' (the new name) is required", reason="bad_request")
-    if (method == "PUT" and kind in ("file", "notebook") and content is None
-            and not model.get("copy_from")):
+    if (
+        method == "PUT"
+        and kind in ("file", "notebook")
+        and content is None
+        and not model.get("copy_from")
+    ):
         raise web.HTTPError(400, "No file content provided", reason="bad_request")
 
 
@@ -170,7 +188,8 @@ class MetricsStreamHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     @ws_authenticated
     async def get(self, *args, **kwargs):
         ok = await ensure_async(
-            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE))
+            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+        )
         if not ok:
             raise web.HTTPError(403)
         await super().get(*args, **kwargs)
@@ -196,18 +215,22 @@ class MetricsStreamHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 def setup_core(ctx) -> None:
     """Runtime description, kernel list and keep-alive, device requests at kernel start."""
     ctx.features.extend(["runtime", "kernels", "keepalive", "allocation", "limits", "notices"])
-    ctx.handlers.extend([
-        (r"/api/accel/runtime", RuntimeHandler, {"ctx": ctx}),
-        (r"/api/accel/kernels", KernelsHandler, {"ctx": ctx}),
-        (rf"/api/accel/kernels/{KERNEL_ID}/keepalive", KeepaliveHandler, {"ctx": ctx}),
-        (r"/api/kernels/?", KernelStartHandler),
-        (rf"/api/contents{path_regex}", CheckedContentsHandler),
-    ])
+    ctx.handlers.extend(
+        [
+            (r"/api/accel/runtime", RuntimeHandler, {"ctx": ctx}),
+            (r"/api/accel/kernels", KernelsHandler, {"ctx": ctx}),
+            (rf"/api/accel/kernels/{KERNEL_ID}/keepalive", KeepaliveHandler, {"ctx": ctx}),
+            (r"/api/kernels/?", KernelStartHandler),
+            (rf"/api/contents{path_regex}", CheckedContentsHandler),
+        ]
+    )
 
 
 def setup_metrics(ctx) -> None:
     ctx.features.extend(["metrics", "metrics_stream"])
-    ctx.handlers.extend([
-        (r"/api/accel/metrics", MetricsHandler, {"ctx": ctx}),
-        (r"/api/accel/metrics/stream", MetricsStreamHandler, {"ctx": ctx}),
-    ])
+    ctx.handlers.extend(
+        [
+            (r"/api/accel/metrics", MetricsHandler, {"ctx": ctx}),
+            (r"/api/accel/metrics/stream", MetricsStreamHandler, {"ctx": ctx}),
+        ]
+    )

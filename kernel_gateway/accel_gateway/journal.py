@@ -11,6 +11,7 @@ replay puts a visible marker output in their place. Executions (execute_input: m
 execution_count; busy/idle) are kept apart from the ring, so evicting output loses none of them.
 No I/O here apart from the iopub subscription `KernelJournal.attach` is handed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -52,9 +53,16 @@ class Execution:
     dropped_until: int = 0  # highest seq of this execution's dropped messages
 
     def to_dict(self) -> dict:
-        return {"msg_id": self.msg_id, "code": self.code, "execution_count": self.execution_count,
-                "status": self.status, "first_seq": self.first_seq, "last_seq": self.last_seq,
-                "dropped_messages": self.dropped_messages, "dropped_bytes": self.dropped_bytes}
+        return {
+            "msg_id": self.msg_id,
+            "code": self.code,
+            "execution_count": self.execution_count,
+            "status": self.status,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "dropped_messages": self.dropped_messages,
+            "dropped_bytes": self.dropped_bytes,
+        }
 
 
 def _size_text(n: int) -> str:
@@ -64,8 +72,10 @@ def _size_text(n: int) -> str:
 
 
 def marker_text(messages: int, nbytes: int) -> str:
-    return (f"[jupyterlab-accel: {_size_text(nbytes)} of output dropped while disconnected "
-            f"({messages} messages)]\n")
+    return (
+        f"[jupyterlab-accel: {_size_text(nbytes)} of output dropped while disconnected "
+        f"({messages} messages)]\n"
+    )
 
 
 def _iso_now() -> str:
@@ -137,8 +147,9 @@ class KernelJournal:
             try:
                 listener(entry)
             except Exception:  # one broken websocket must not stop the others or the record
-                logging.getLogger(__name__).exception("journal listener of %s failed",
-                                                      self.kernel_id)
+                logging.getLogger(__name__).exception(
+                    "journal listener of %s failed", self.kernel_id
+                )
         return entry
 
     def _track(self, entry: Entry) -> None:
@@ -200,8 +211,12 @@ class KernelJournal:
                 continue
             pid = entry.parent.get("msg_id", "")
             ex = self.executions.get(pid)
-            if (ex is not None and pid not in marked and ex.dropped_messages
-                    and ex.dropped_until > seq):
+            if (
+                ex is not None
+                and pid not in marked
+                and ex.dropped_messages
+                and ex.dropped_until > seq
+            ):
                 marked.add(pid)
                 out.append(self.marker(ex, entry.seq))
             out.append(entry)
@@ -209,45 +224,73 @@ class KernelJournal:
 
     def marker(self, ex: Execution, seq: int) -> Entry:
         # Same id on every replay, so a client that fetched it before can tell.
-        header = {"msg_id": f"accel-marker-{ex.msg_id}-{ex.dropped_until}", "msg_type": "stream", "username": "accel-gateway",
-                  "session": "accel-journal", "date": _iso_now(), "version": "5.3"}
+        header = {
+            "msg_id": f"accel-marker-{ex.msg_id}-{ex.dropped_until}",
+            "msg_type": "stream",
+            "username": "accel-gateway",
+            "session": "accel-journal",
+            "date": _iso_now(),
+            "version": "5.3",
+        }
         content = {"name": "stderr", "text": marker_text(ex.dropped_messages, ex.dropped_bytes)}
-        parts = [self.pack(header), self.pack(ex.parent), self.pack({"accel_marker": True}),
-                 self.pack(content)]
+        parts = [
+            self.pack(header),
+            self.pack(ex.parent),
+            self.pack({"accel_marker": True}),
+            self.pack(content),
+        ]
         return Entry(seq, parts, header, ex.parent, 0)
 
     def to_json(self, since: int) -> dict:
         """The body of GET /api/accel/kernels/{id}/journal?since=SEQ."""
         messages = []
         for e in self.since(since):
-            msg = {"seq": e.seq, "channel": "iopub", "header": e.header,
-                   "parent_header": e.parent, "metadata": self.unpack(e.parts[2]),
-                   "content": self.unpack(e.parts[3]), "msg_type": e.header.get("msg_type"),
-                   "buffers": [base64.b64encode(b).decode() for b in e.parts[4:]]}
+            msg = {
+                "seq": e.seq,
+                "channel": "iopub",
+                "header": e.header,
+                "parent_header": e.parent,
+                "metadata": self.unpack(e.parts[2]),
+                "content": self.unpack(e.parts[3]),
+                "msg_type": e.header.get("msg_type"),
+                "buffers": [base64.b64encode(b).decode() for b in e.parts[4:]],
+            }
             messages.append(msg)
-        return {"kernel_id": self.kernel_id, "since": since, "last_seq": self.seq,
-                "first_seq": self.first_seq, "bytes": self.bytes, "max_bytes": self.max_bytes,
-                "dropped_messages": self.dropped_messages, "dropped_bytes": self.dropped_bytes,
-                "executions": [ex.to_dict() for ex in self.executions.values()
-                               if ex.last_seq > since],
-                "messages": messages}
+        return {
+            "kernel_id": self.kernel_id,
+            "since": since,
+            "last_seq": self.seq,
+            "first_seq": self.first_seq,
+            "bytes": self.bytes,
+            "max_bytes": self.max_bytes,
+            "dropped_messages": self.dropped_messages,
+            "dropped_bytes": self.dropped_bytes,
+            "executions": [ex.to_dict() for ex in self.executions.values() if ex.last_seq > since],
+            "messages": messages,
+        }
 
 
 class OutputJournal(LoggingConfigurable):
     """The journals of every kernel of this gateway."""
 
     max_bytes = Int(
-        64 * MiB, config=True,
+        64 * MiB,
+        config=True,
         help="Bytes of iopub messages kept per kernel for clients that were away (browser "
         "closed, link cut). Older messages are dropped first; replay shows a marker saying how "
-        "much. 0 disables the journal (and websocket replay).")
+        "much. 0 disables the journal (and websocket replay).",
+    )
     subscribe_timeout = Float(
-        10, config=True,
+        10,
+        config=True,
         help="Seconds a kernel start or restart waits for the journal's iopub subscription "
-        "(the kernel's iopub_welcome) before answering.")
+        "(the kernel's iopub_welcome) before answering.",
+    )
     max_executions = Int(
-        1000, config=True,
-        help="Executions (code, execution count, busy/idle) remembered per kernel.")
+        1000,
+        config=True,
+        help="Executions (code, execution count, busy/idle) remembered per kernel.",
+    )
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -265,7 +308,8 @@ class OutputJournal(LoggingConfigurable):
         j = self.journals.get(kernel_id)
         if j is None:
             j = self.journals[kernel_id] = KernelJournal(
-                kernel_id, self.max_bytes, self.max_executions, session.pack, session.unpack)
+                kernel_id, self.max_bytes, self.max_executions, session.pack, session.unpack
+            )
         j.attach(stream, session)
         return j
 
@@ -286,9 +330,12 @@ class OutputJournal(LoggingConfigurable):
         finally:
             shell.close()
         if not j.subscribed.is_set():
-            self.log.warning("Output journal of kernel %s got no message in %ss: output "
-                             "before the first one may be missing", kernel_id,
-                             self.subscribe_timeout)
+            self.log.warning(
+                "Output journal of kernel %s got no message in %ss: output "
+                "before the first one may be missing",
+                kernel_id,
+                self.subscribe_timeout,
+            )
 
     def get(self, kernel_id: str) -> KernelJournal | None:
         return self.journals.get(kernel_id)

@@ -1,4 +1,5 @@
 """GET /api/accel/kernels/{id}/journal?since=SEQ: what a client missed (journal.py)."""
+
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized
@@ -18,8 +19,9 @@ class JournalHandler(AccelHandler):
             if since < 0:
                 raise ValueError
         except ValueError:
-            raise web.HTTPError(400, "'since' must be a non-negative integer",
-                                reason="bad_request") from None
+            raise web.HTTPError(
+                400, "'since' must be a non-negative integer", reason="bad_request"
+            ) from None
         km = self.ctx.kernel_manager
         if kernel_id not in km:
             raise web.HTTPError(404, f"Kernel does not exist: {kernel_id}")
@@ -37,5 +39,4 @@ def setup_journal(ctx) -> None:
         ctx.kernel_manager.journal = ctx.journal
     if ctx.journal.enabled:
         ctx.features.append("journal")
-    ctx.handlers.append((rf"/api/accel/kernels/{KERNEL_ID}/journal", JournalHandler,
-                         {"ctx": ctx}))
+    ctx.handlers.append((rf"/api/accel/kernels/{KERNEL_ID}/journal", JournalHandler, {"ctx": ctx}))

@@ -9,6 +9,7 @@ so nothing is sent twice and nothing is skipped. Other channels (shell, control,
 as in jupyter_server: replies to requests sent while away cannot be replayed, their iopub
 output can.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ class JournalReplayMixin:
             self._sent_seq = cursor
             replay = journal.since(cursor)
             if replay:
-                self.log.info("Replaying %d journal message(s) to %s", len(replay),
-                              self.session_key)
+                self.log.info(
+                    "Replaying %d journal message(s) to %s", len(replay), self.session_key
+                )
             for entry in replay:
                 self._send_entry(entry, force=True)
         journal.listeners.append(self._send_entry)
@@ -85,9 +87,14 @@ class JournalReplayMixin:
                 self.write_message(serialize_msg_to_ws_v1(entry.parts, "iopub"), binary=True)
             else:
                 unpack = self.session.unpack
-                msg = {"header": entry.header, "parent_header": entry.parent,
-                       "metadata": unpack(entry.parts[2]), "content": unpack(entry.parts[3]),
-                       "buffers": entry.parts[4:], "channel": "iopub"}
+                msg = {
+                    "header": entry.header,
+                    "parent_header": entry.parent,
+                    "metadata": unpack(entry.parts[2]),
+                    "content": unpack(entry.parts[3]),
+                    "buffers": entry.parts[4:],
+                    "channel": "iopub",
+                }
                 if msg["buffers"]:
                     self.write_message(serialize_binary_message(msg), binary=True)
                 else:
@@ -112,8 +119,7 @@ class JournalReplayMixin:
         if journal.active.get(self.session_key) is self:
             del journal.active[self.session_key]
         if save:
-            journal.cursors[self.session_key] = (self._sent_seq, time.monotonic(),
-                                                 self._floor_seq)
+            journal.cursors[self.session_key] = (self._sent_seq, time.monotonic(), self._floor_seq)
             while len(journal.cursors) > MAX_CURSORS:
                 journal.cursors.pop(next(iter(journal.cursors)))
 

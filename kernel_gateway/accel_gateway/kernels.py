@@ -1,4 +1,5 @@
 """The gateway's kernel manager: jupyter_server's, plus device allocation, limits and notices."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
     extension; without them kernels start as in stock jupyter_server."""
 
     env_passthrough = List(
-        Unicode(), config=True,
-        help="Names of variables a client's kernel start `env` may set besides KERNEL_*.")
+        Unicode(),
+        config=True,
+        help="Names of variables a client's kernel start `env` may set besides KERNEL_*.",
+    )
 
     allocator = Any(None, allow_none=True)  # DeviceAllocator
     limits = Any(None, allow_none=True)  # KernelLimits
@@ -45,8 +48,9 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
         if not isinstance(env, dict):
             raise web.HTTPError(400, "'env' must be an object of strings", reason="bad_request")
         allowed = set(self.env_passthrough)
-        return {str(k): str(v) for k, v in env.items()
-                if str(k).startswith("KERNEL_") or k in allowed}
+        return {
+            str(k): str(v) for k, v in env.items() if str(k).startswith("KERNEL_") or k in allowed
+        }
 
     async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):
         if kernel_id is not None and kernel_id in self:
@@ -63,8 +67,9 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
         try:
             if self.limits is not None:
                 self.limits.admit(len(set(self.list_kernel_ids()) | self._starting))
-            devices = (self.allocator.allocate(kernel_id, requested)
-                       if self.allocator is not None else [])
+            devices = (
+                self.allocator.allocate(kernel_id, requested) if self.allocator is not None else []
+            )
         except Refused as e:
             raise web.HTTPError(503, e.message, reason=e.reason) from None
         env = {**os.environ, **client_env}
@@ -103,8 +108,9 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
         except Exception:
             km = self._kernels.get(kernel_id)
             if km is not None and not await km.is_alive():
-                self.log.warning("Kernel %s did not come back from a restart; removing it",
-                                 kernel_id)
+                self.log.warning(
+                    "Kernel %s did not come back from a restart; removing it", kernel_id
+                )
                 self.remove_kernel(kernel_id)  # frees its devices for others
             raise
 
@@ -189,7 +195,8 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
         expiry = self.kernel_expiry(kernel_id)
         started = self._started.get(kernel_id)
         return {
-            "id": kernel_id, "name": model["name"],
+            "id": kernel_id,
+            "name": model["name"],
             "devices": self.allocator.assigned(kernel_id) if self.allocator else [],
             "started": started.isoformat() if started else None,
             "last_activity": model.get("last_activity"),

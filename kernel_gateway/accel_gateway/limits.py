@@ -4,6 +4,7 @@
 manager periodically: it warns each kernel's clients `cull_warning` seconds ahead, then says
 "culled" and shuts the kernel down.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,28 +35,39 @@ class KernelLimits(LoggingConfigurable):
     """The rules. Colab's defaults: about 90 minutes idle, 12 hours at most."""
 
     idle_timeout = Float(
-        5400, config=True,
-        help="Seconds without kernel activity after which a kernel is culled. 0 disables.")
+        5400,
+        config=True,
+        help="Seconds without kernel activity after which a kernel is culled. 0 disables.",
+    )
     max_lifetime = Float(
-        43200, config=True,
-        help="Seconds after its start at which a kernel is culled, busy or not. 0 disables.")
+        43200,
+        config=True,
+        help="Seconds after its start at which a kernel is culled, busy or not. 0 disables.",
+    )
     max_kernels = Integer(
-        0, config=True,
-        help="Most kernels running at once; further starts are refused (503). 0: unlimited.")
+        0,
+        config=True,
+        help="Most kernels running at once; further starts are refused (503). 0: unlimited.",
+    )
     cull_warning = Float(
-        300, config=True,
-        help="Seconds before culling at which the kernel's clients get an accel_notice warning.")
-    check_interval = Float(
-        30, config=True, help="Seconds between checks of kernel expiries.")
+        300,
+        config=True,
+        help="Seconds before culling at which the kernel's clients get an accel_notice warning.",
+    )
+    check_interval = Float(30, config=True, help="Seconds between checks of kernel expiries.")
     cull_busy = Bool(
-        False, config=True,
-        help="Cull kernels that are busy (executing) when their idle timeout passes.")
+        False,
+        config=True,
+        help="Cull kernels that are busy (executing) when their idle timeout passes.",
+    )
 
     def admit(self, running: int) -> None:
         """Raise Refused when another kernel would exceed max_kernels."""
         if self.max_kernels and running >= self.max_kernels:
-            raise Refused(f"This runtime allows {self.max_kernels} kernel(s) at once; shut one "
-                          "down first.", "max_kernels")
+            raise Refused(
+                f"This runtime allows {self.max_kernels} kernel(s) at once; shut one down first.",
+                "max_kernels",
+            )
 
     def expiry(self, started: datetime, last_activity: datetime, busy: bool) -> Expiry:
         candidates = []
@@ -69,8 +81,12 @@ class KernelLimits(LoggingConfigurable):
         return Expiry(at, reason)
 
     def to_dict(self) -> dict:
-        return {"idle_timeout": self.idle_timeout, "max_lifetime": self.max_lifetime,
-                "max_kernels": self.max_kernels, "cull_warning": self.cull_warning}
+        return {
+            "idle_timeout": self.idle_timeout,
+            "max_lifetime": self.max_lifetime,
+            "max_kernels": self.max_kernels,
+            "cull_warning": self.cull_warning,
+        }
 
 
 def notice(kind: str, expiry: Expiry, now: datetime) -> dict:
@@ -78,13 +94,20 @@ def notice(kind: str, expiry: Expiry, now: datetime) -> dict:
     left = max(0, round(expiry.seconds_left(now) or 0))
     why = "it has been idle" if expiry.reason == "idle" else "it reached its maximum lifetime"
     if kind == "cull_warning":
-        text = (f"This runtime will be stopped in {_duration(left)} because {why}. "
-                + ("Run a cell or send a keep-alive to keep it." if expiry.reason == "idle"
-                   else "Save your work."))
+        text = f"This runtime will be stopped in {_duration(left)} because {why}. " + (
+            "Run a cell or send a keep-alive to keep it."
+            if expiry.reason == "idle"
+            else "Save your work."
+        )
     else:
         text = f"This runtime was stopped because {why}."
-    return {"kind": kind, "reason": expiry.reason, "expires_at": expiry.at.isoformat(),
-            "seconds_left": left, "message": text}
+    return {
+        "kind": kind,
+        "reason": expiry.reason,
+        "expires_at": expiry.at.isoformat(),
+        "seconds_left": left,
+        "message": text,
+    }
 
 
 def _duration(seconds: int) -> str:

@@ -4,6 +4,7 @@ The sampler runs only while someone watches the stream; a snapshot request betwe
 cached sample no older than `interval`, else a fresh one. Sampling (NVML, psutil) happens in a
 worker thread so the event loop never waits on a driver.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,10 @@ class MetricsSampler(LoggingConfigurable):
 
     def _kernels(self) -> list[tuple[str, int | None, list[int]]]:
         alloc = getattr(self.km, "allocator", None)
-        return [(kid, self.km.kernel_pid(kid), alloc.assigned(kid) if alloc else [])
-                for kid in self.km.list_kernel_ids()]
+        return [
+            (kid, self.km.kernel_pid(kid), alloc.assigned(kid) if alloc else [])
+            for kid in self.km.list_kernel_ids()
+        ]
 
     def collect(self, kernels: list[tuple[str, int | None, list[int]]]) -> dict:
         """One sample (blocking). kernels: (id, pid, devices) of each kernel."""
@@ -56,8 +59,7 @@ class MetricsSampler(LoggingConfigurable):
 
     async def _sample(self) -> dict:
         if self._inflight is None:
-            self._inflight = asyncio.ensure_future(
-                asyncio.to_thread(self.collect, self._kernels()))
+            self._inflight = asyncio.ensure_future(asyncio.to_thread(self.collect, self._kernels()))
         inflight = self._inflight
         try:
             sample = await asyncio.shield(inflight)

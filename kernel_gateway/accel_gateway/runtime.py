@@ -1,4 +1,5 @@
 """What this machine is: GET /api/accel/runtime."""
+
 from __future__ import annotations
 
 import os
@@ -12,11 +13,15 @@ from ._version import __version__
 
 class RuntimeInfo(LoggingConfigurable):
     shape = Enum(
-        ["auto", "standard", "highmem"], default_value="auto", config=True,
+        ["auto", "standard", "highmem"],
+        default_value="auto",
+        config=True,
         help="Machine shape shown to users: standard or highmem (High-RAM). auto: highmem when "
-        "the host has at least highmem_threshold bytes of RAM.")
+        "the host has at least highmem_threshold bytes of RAM.",
+    )
     highmem_threshold = Integer(
-        32 * 2**30, config=True, help="RAM (bytes) from which shape=auto reports highmem.")
+        32 * 2**30, config=True, help="RAM (bytes) from which shape=auto reports highmem."
+    )
 
     def resolved_shape(self, memory_total: int) -> str:
         if self.shape != "auto":
@@ -37,7 +42,10 @@ class RuntimeInfo(LoggingConfigurable):
             "disk_total": disk.total,
             "disk_free": disk.free,
             "workspace": workspace,
-            "limits": {**limits.to_dict(), "allocation_policy": allocator.policy,
-                       "devices_per_kernel": allocator.default_count},
+            "limits": {
+                **limits.to_dict(),
+                "allocation_policy": allocator.policy,
+                "devices_per_kernel": allocator.default_count,
+            },
             "features": list(features),
         }

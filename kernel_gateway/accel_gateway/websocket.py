@@ -1,5 +1,6 @@
 """Kernel websocket connection tuned for a gateway: TCP_NODELAY, no silent output rate cap,
 and gateway notices (accel_notice) written in whichever protocol the client negotiated."""
+
 import json
 
 from jupyter_client.jsonutil import json_default

@@ -1,5 +1,6 @@
 """The transport benchmark's later phases, CI-sized, against real servers and gateways:
 change runtime (1 round), metrics fan-out (1 vs 50 watchers, 2 s), chunked upload (8 MB)."""
+
 from __future__ import annotations
 
 from argparse import Namespace

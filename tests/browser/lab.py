@@ -1,4 +1,5 @@
 """Small JupyterLab page helpers for the browser tests (what a user clicks)."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,10 @@ def open_notebook(page: Page, env, name: str) -> None:
 
 
 def wait_idle(page: Page, timeout: float = 60000) -> None:
-    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           timeout=timeout)
+    page.wait_for_selector(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']",
+        timeout=timeout,
+    )
 
 
 def menu(page: Page, top: str, item: str) -> None:
@@ -37,5 +40,7 @@ def run_cell(page: Page, index: int, code: str | None = None) -> str:
     panel.locator(".jp-Toolbar [data-command='notebook:run-cell-and-select-next']").click()
     out = cell.locator(".jp-OutputArea-output")
     expect(out.first).to_be_visible(timeout=60000)
-    expect(cell.locator(".jp-InputArea-prompt")).not_to_have_text(re.compile(r"\[\*\]"), timeout=60000)
+    expect(cell.locator(".jp-InputArea-prompt")).not_to_have_text(
+        re.compile(r"\[\*\]"), timeout=60000
+    )
     return out.all_inner_texts() and "\n".join(out.all_inner_texts())

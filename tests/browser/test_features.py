@@ -1,4 +1,5 @@
 """Status bar GPU memory (NVML double), runtime Files panel upload, Manage sessions."""
+
 import re
 import time
 
@@ -38,17 +39,24 @@ def test_status_bar_follows_gpu_memory(lab_env, page):
 def test_files_panel_upload_then_read_from_cell(lab_env, page, tmp_path):
     lab_env.write_notebook("files.ipynb", "accel--gpu-box--python3", ["print('x')"])
     open_notebook(page, lab_env, "files.ipynb")
-    page.locator(".jp-SideBar [title='Runtime files'], .jp-SideBar li[title^='Runtime files']").first.click()
+    page.locator(
+        ".jp-SideBar [title='Runtime files'], .jp-SideBar li[title^='Runtime files']"
+    ).first.click()
     files = page.locator("#jp-accel-files")
     expect(files.locator(".jp-AccelFiles-header")).to_contain_text("gpu-box")
     local = tmp_path / "hello-upload.txt"
     local.write_text("uploaded through the Files panel\n")
     with page.expect_file_chooser() as chooser:
-        files.locator(".jp-Toolbar button[title='Upload Files'], .jp-Toolbar [data-command], .jp-id-upload").filter(
-            has=page.locator("[data-icon='ui-components:file-upload']")).first.click()
+        files.locator(
+            ".jp-Toolbar button[title='Upload Files'], .jp-Toolbar [data-command], .jp-id-upload"
+        ).filter(has=page.locator("[data-icon='ui-components:file-upload']")).first.click()
     chooser.value.set_files(str(local))
-    expect(files.locator(".jp-DirListing-itemText", has_text="hello-upload.txt")).to_be_visible(timeout=20000)
-    assert (lab_env.gpu.root / "hello-upload.txt").read_text() == "uploaded through the Files panel\n"
+    expect(files.locator(".jp-DirListing-itemText", has_text="hello-upload.txt")).to_be_visible(
+        timeout=20000
+    )
+    assert (
+        lab_env.gpu.root / "hello-upload.txt"
+    ).read_text() == "uploaded through the Files panel\n"
     shot(page, "files-panel", doc=True)
     out = run_cell(page, 0, f"print(open({str(lab_env.gpu.root / 'hello-upload.txt')!r}).read())")
     assert "uploaded through the Files panel" in out, out
@@ -63,9 +71,16 @@ def test_files_panel_upload_then_read_from_cell(lab_env, page, tmp_path):
 
 def test_manage_sessions_lists_and_terminates(lab_env, page):
     lab_env.write_notebook("sess.ipynb", "accel--cpu-box--python3", ["print('s')"])
-    r = lab_env.lab.api("POST", "/api/sessions", json={"path": "other.ipynb", "type": "notebook",
-                                                       "name": "other.ipynb",
-                                                       "kernel": {"name": "accel--gpu-box--python3"}})
+    r = lab_env.lab.api(
+        "POST",
+        "/api/sessions",
+        json={
+            "path": "other.ipynb",
+            "type": "notebook",
+            "name": "other.ipynb",
+            "kernel": {"name": "accel--gpu-box--python3"},
+        },
+    )
     assert r.status_code == 201, r.text
     other = r.json()
     open_notebook(page, lab_env, "sess.ipynb")
@@ -90,9 +105,15 @@ def test_cull_warning_with_keep_alive(lab_env, page):
     expect(toast.first.locator("button", has_text="Keep alive")).to_be_visible()
     page.wait_for_timeout(1000)  # the toast finishes sliding in
     shot(page, "cull-warning", doc=True)
-    before = [s for s in lab_env.lab.api("GET", "/accel/sessions").json() if s["path"] == "brief.ipynb"][0]
+    before = [
+        s for s in lab_env.lab.api("GET", "/accel/sessions").json() if s["path"] == "brief.ipynb"
+    ][0]
     time.sleep(1.1)
     toast.first.locator("button", has_text="Keep alive").click()
-    expect(page.locator(".Toastify__toast", has_text="kept alive").first).to_be_visible(timeout=10000)
-    after = [s for s in lab_env.lab.api("GET", "/accel/sessions").json() if s["path"] == "brief.ipynb"][0]
+    expect(page.locator(".Toastify__toast", has_text="kept alive").first).to_be_visible(
+        timeout=10000
+    )
+    after = [
+        s for s in lab_env.lab.api("GET", "/accel/sessions").json() if s["path"] == "brief.ipynb"
+    ][0]
     assert after["expires_at"] > before["expires_at"], (before, after)

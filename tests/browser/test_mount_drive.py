@@ -1,6 +1,7 @@
 """Mount drive end to end: the dialog mounts an S3 bucket (a real moto_server) into the runtime's
 workspace, a notebook cell on that runtime reads and writes through it, Flush puts the new file in
 the bucket, Unmount removes the folder. The secret never lands in browser storage."""
+
 import re
 
 import pytest
@@ -41,7 +42,9 @@ def test_mount_s3_from_dialog_then_read_write_flush(lab_env, page, moto):  # noq
         row = dialog.locator(".jp-AccelMounts-row")
         expect(row).to_have_count(1, timeout=30000)
         expect(row.locator(".jp-AccelMounts-point")).to_have_text("drive")
-        expect(row.locator(".jp-AccelMounts-label")).to_have_text(re.compile(r"^(live|synced, not live)$"))
+        expect(row.locator(".jp-AccelMounts-label")).to_have_text(
+            re.compile(r"^(live|synced, not live)$")
+        )
         expect(row).to_contain_text(f"user:{bucket}/data")
         expect(dialog.locator("input[name='secret_access_key']")).to_have_value("")  # not kept
         expect(dialog.locator(".jp-AccelMounts-actions + .jp-AccelMounts-error")).to_have_text("")
@@ -54,17 +57,24 @@ def test_mount_s3_from_dialog_then_read_write_flush(lab_env, page, moto):  # noq
         dialog.locator("input[name='secret_access_key']").fill(S3_SECRET)
         dialog.locator("button.jp-AccelMounts-mount").click()
         expect(dialog.locator(".jp-AccelMounts-actions + .jp-AccelMounts-error")).to_contain_text(
-            "Error:", timeout=15000)
+            "Error:", timeout=15000
+        )
         dialog.locator(".jp-Dialog-footer button", has_text="Close").click()
         expect(dialog).to_have_count(0)
 
-        stored = page.evaluate("() => JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
+        stored = page.evaluate(
+            "() => JSON.stringify(Object.assign({}, localStorage, sessionStorage))"
+        )
         assert S3_SECRET not in stored and S3_KEY not in stored
         assert S3_SECRET not in lab_env.lab.logtext() and S3_SECRET not in lab_env.cpu.logtext()
 
         drive = workspace / "drive"
-        out = run_cell(page, 0, f"print(open({str(drive / 'hello.txt')!r}).read())\n"
-                                f"open({str(drive / 'from-cell.txt')!r}, 'w').write('written in a cell')\n")
+        out = run_cell(
+            page,
+            0,
+            f"print(open({str(drive / 'hello.txt')!r}).read())\n"
+            f"open({str(drive / 'from-cell.txt')!r}, 'w').write('written in a cell')\n",
+        )
         assert "hello from the bucket" in out, out
 
         files.locator(".jp-Toolbar [data-command='accel:mount-drive']").click()
@@ -87,8 +97,11 @@ def test_mount_s3_from_dialog_then_read_write_flush(lab_env, page, moto):  # noq
 def test_runtime_without_mounts_says_so(lab_env, page, tmp_path):
     stock = start_stock_gateway(tmp_path / "stock")  # the stock kernel gateway: no /api/accel
     try:
-        r = lab_env.lab.api("POST", "/accel/runtimes",
-                            json={"name": "stock-box", "url": stock.url, "token": stock.token})
+        r = lab_env.lab.api(
+            "POST",
+            "/accel/runtimes",
+            json={"name": "stock-box", "url": stock.url, "token": stock.token},
+        )
         assert r.status_code in (200, 201), r.text
         assert lab_env.lab.api("GET", "/accel/runtimes/stock-box/mounts/remotes").status_code == 501
         lab_env.write_notebook("stock.ipynb", "accel--stock-box--python3", ["print('x')"])

@@ -1,4 +1,5 @@
 """Runtime > Change runtime type in a real browser: the kernel moves to the GPU runtime."""
+
 import json
 
 import pytest
@@ -30,8 +31,9 @@ def test_change_runtime_and_reopen(lab_env, page):
     expect(dialog).to_contain_text("GPU box")
     shot(page, "change-runtime-type", doc=True)
     dialog.locator("button", has_text="Save").click()
-    expect(page.locator(".jp-Notification-Toast-success, .Toastify__toast--success").first).to_contain_text(
-        "Connected to GPU box", timeout=60000)
+    expect(
+        page.locator(".jp-Notification-Toast-success, .Toastify__toast--success").first
+    ).to_contain_text("Connected to GPU box", timeout=60000)
     wait_idle(page)
     out = run_cell(page, 0)
     assert "RUNTIME=gpu-gateway" in out, out
@@ -55,8 +57,9 @@ def test_new_notebook_gets_default_accelerator(lab_env, page):
     try:
         lab_env.write_notebook("fresh.ipynb", "python3", [""])
         open_notebook(page, lab_env, "fresh.ipynb")
-        expect(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")).to_contain_text(
-            "GPU box", timeout=60000)
+        expect(
+            page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")
+        ).to_contain_text("GPU box", timeout=60000)
         wait_idle(page)
         out = run_cell(page, 0, PROBE)
         assert "RUNTIME=gpu-gateway" in out, out
@@ -66,13 +69,22 @@ def test_new_notebook_gets_default_accelerator(lab_env, page):
 
 def test_refusal_message_shown(lab_env, page):
     # The GPU gateway serves one kernel per device: occupy its only GPU first.
-    r = lab_env.lab.api("POST", "/api/sessions", json={"path": "hog.ipynb", "type": "notebook",
-                                                       "name": "hog.ipynb",
-                                                       "kernel": {"name": "accel--gpu-box--python3"}})
+    r = lab_env.lab.api(
+        "POST",
+        "/api/sessions",
+        json={
+            "path": "hog.ipynb",
+            "type": "notebook",
+            "name": "hog.ipynb",
+            "kernel": {"name": "accel--gpu-box--python3"},
+        },
+    )
     assert r.status_code == 201, r.text
     lab_env.write_notebook("refused.ipynb", "accel--cpu-box--python3", [PROBE])
     open_notebook(page, lab_env, "refused.ipynb")
-    sessions = lambda: {s["path"]: s["kernel"] for s in lab_env.lab.api("GET", "/api/sessions").json()}
+    sessions = lambda: {
+        s["path"]: s["kernel"] for s in lab_env.lab.api("GET", "/api/sessions").json()
+    }
     before = sessions()["refused.ipynb"]
     menu(page, "Runtime", "Change runtime type")
     dialog = page.locator(".jp-Dialog")
@@ -86,8 +98,9 @@ def test_refusal_message_shown(lab_env, page):
     # The notebook keeps its old kernel on its old runtime.
     for d in page.locator(".jp-Dialog button.jp-mod-accept").all():
         d.click()
-    expect(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")).to_contain_text(
-        "CPU box", timeout=20000)
+    expect(
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")
+    ).to_contain_text("CPU box", timeout=20000)
     out = run_cell(page, 0)
     assert "RUNTIME=cpu-gateway" in out, out
     assert sessions()["refused.ipynb"]["id"] == before["id"]
@@ -105,12 +118,15 @@ def test_connect_to_runtime_keeps_token_server_side(lab_env, page):
     shot(page, "connect-runtime", doc=True)
     dialog.locator("button", has_text="Connect").click()
     try:
-        expect(page.locator(".Toastify__toast", has_text="Connected to runtime CPU again").first).to_be_visible(
-            timeout=20000)
+        expect(
+            page.locator(".Toastify__toast", has_text="Connected to runtime CPU again").first
+        ).to_be_visible(timeout=20000)
         listing = lab_env.lab.api("GET", "/accel/runtimes")
         assert "cpu-again" in [r["name"] for r in listing.json()]
         assert lab_env.cpu.token not in listing.text
-        storage = page.evaluate("() => JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
+        storage = page.evaluate(
+            "() => JSON.stringify(Object.assign({}, localStorage, sessionStorage))"
+        )
         assert lab_env.cpu.token not in storage
     finally:
         lab_env.lab.api("DELETE", "/accel/runtimes/cpu-again")

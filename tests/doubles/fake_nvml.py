@@ -11,6 +11,7 @@ Without FAKE_NVML_STATE (or with an unreadable file) nvmlInit fails as on a host
 driver. If FAKE_NVML_COUNTER names a file, each nvmlDeviceGetComputeRunningProcesses call adds
 one to the number in it, so tests can count samples taken.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,16 @@ def write_state(path, devices: list[dict], processes: dict | None = None) -> Non
     """For tests: write the double's state file atomically."""
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
-        json.dump({"devices": devices, "processes": {str(k): {str(i): int(b) for i, b in v.items()}
-                                                     for k, v in (processes or {}).items()}}, f)
+        json.dump(
+            {
+                "devices": devices,
+                "processes": {
+                    str(k): {str(i): int(b) for i, b in v.items()}
+                    for k, v in (processes or {}).items()
+                },
+            },
+            f,
+        )
     os.replace(tmp, path)
 
 
@@ -94,8 +103,11 @@ def nvmlDeviceGetComputeRunningProcesses(handle):
     state = _state()
     _device(handle)
     _count()
-    return [SimpleNamespace(pid=int(pid), usedGpuMemory=int(per_dev[str(handle)]))
-            for pid, per_dev in state.get("processes", {}).items() if str(handle) in per_dev]
+    return [
+        SimpleNamespace(pid=int(pid), usedGpuMemory=int(per_dev[str(handle)]))
+        for pid, per_dev in state.get("processes", {}).items()
+        if str(handle) in per_dev
+    ]
 
 
 def _count() -> None:

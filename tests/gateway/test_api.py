@@ -1,4 +1,5 @@
 """The standard API and /api/accel on a host without accelerators: contents, errors, runtime."""
+
 import requests
 
 from tests.support.kernel_ws import KernelClient
@@ -19,15 +20,18 @@ def test_contents_rooted_at_workspace(gateway):
 
 def test_errors_are_json_with_message(gateway):
     missing = "00000000-0000-0000-0000-000000000000"
-    for method, path in [("GET", f"/api/kernels/{missing}"),
-                         ("POST", f"/api/accel/kernels/{missing}/keepalive")]:
+    for method, path in [
+        ("GET", f"/api/kernels/{missing}"),
+        ("POST", f"/api/accel/kernels/{missing}/keepalive"),
+    ]:
         r = gateway.api(method, path)
         assert r.status_code == 404, (path, r.text)
         assert missing in r.json()["message"]
     r = gateway.api("POST", "/api/kernels", data="{not json")
     assert r.status_code == 400 and "JSON" in r.json()["message"]
-    r = gateway.api("POST", "/api/kernels", json={"name": "python3",
-                                                  "env": {"KERNEL_ACCEL_DEVICES": "two"}})
+    r = gateway.api(
+        "POST", "/api/kernels", json={"name": "python3", "env": {"KERNEL_ACCEL_DEVICES": "two"}}
+    )
     assert r.status_code == 400 and "KERNEL_ACCEL_DEVICES" in r.json()["message"]
     assert r.json()["reason"] == "bad_request"
     r = gateway.api("POST", "/api/kernels", json={"name": "python3", "env": ["x"]})
@@ -41,9 +45,11 @@ def test_accel_endpoints_need_token(gateway):
         bad = {"Authorization": "token wrong"}
         assert requests.get(gateway.url + path, headers=bad, timeout=10).status_code in (401, 403)
     import websocket
+
     try:
-        websocket.create_connection(gateway.url.replace("http", "ws") + "/api/accel/metrics/stream",
-                                    timeout=10)
+        websocket.create_connection(
+            gateway.url.replace("http", "ws") + "/api/accel/metrics/stream", timeout=10
+        )
         raise AssertionError("metrics stream accepted a client without a token")
     except websocket.WebSocketBadStatusException as e:
         assert e.status_code in (401, 403)
@@ -60,12 +66,15 @@ def test_runtime_without_accelerators(gateway):
     assert {"runtime", "metrics", "kernels"} <= set(info["features"])
     assert "mounts" not in info["features"] or "mounts" in _registered_setups()
     # A kernel (here through the sessions API) still starts, sees no GPU variables, no devices.
-    r = gateway.api("POST", "/api/sessions", json={"path": "a.ipynb", "type": "notebook",
-                                                   "kernel": {"name": "python3"}})
+    r = gateway.api(
+        "POST",
+        "/api/sessions",
+        json={"path": "a.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
+    )
     assert r.status_code == 201, r.text
     kid = r.json()["kernel"]["id"]
     with KernelClient(gateway.url, kid, gateway.token) as kc:
-        assert kc.eval("repr(__import__('os').environ.get('CUDA_VISIBLE_DEVICES'))") == '\'None\''
+        assert kc.eval("repr(__import__('os').environ.get('CUDA_VISIBLE_DEVICES'))") == "'None'"
         # The gateway's token does not leak into kernels.
         assert kc.eval("'JUPYTER_TOKEN' in __import__('os').environ") == "False"
     [k] = gateway.api("GET", "/api/accel/kernels").json()
@@ -76,4 +85,5 @@ def test_runtime_without_accelerators(gateway):
 
 def _registered_setups():
     from accel_gateway.extension import FEATURE_SETUPS
+
     return " ".join(FEATURE_SETUPS)

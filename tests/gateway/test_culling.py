@@ -1,5 +1,6 @@
 """Limits: notices over the kernel websocket (JSON and v1) before an idle kernel is culled,
 keep-alive postpones culling, max_kernels refuses with a reason."""
+
 import threading
 import time
 from datetime import datetime
@@ -24,9 +25,13 @@ def _notices(kc, until: str, timeout: float) -> list[tuple[float, dict]]:
 
 
 def test_idle_cull_warns_first_and_keepalive_postpones(gateway_factory):
-    gw = gateway_factory(f"--KernelLimits.idle_timeout={IDLE}", f"--KernelLimits.cull_warning={WARN}",
-                         "--KernelLimits.check_interval=0.2", "--KernelLimits.max_lifetime=0",
-                         "--KernelLimits.max_kernels=2")
+    gw = gateway_factory(
+        f"--KernelLimits.idle_timeout={IDLE}",
+        f"--KernelLimits.cull_warning={WARN}",
+        "--KernelLimits.check_interval=0.2",
+        "--KernelLimits.max_lifetime=0",
+        "--KernelLimits.max_kernels=2",
+    )
     doomed = gw.api("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
     kept = gw.api("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
     r = gw.api("POST", "/api/kernels", json={"name": "python3"})
@@ -41,8 +46,10 @@ def test_idle_cull_warns_first_and_keepalive_postpones(gateway_factory):
     keeper = threading.Thread(target=keep_alive)
     keeper.start()
     try:
-        with KernelClient(gw.url, doomed, gw.token) as js, \
-                KernelClient(gw.url, doomed, gw.token, protocol="v1") as v1:
+        with (
+            KernelClient(gw.url, doomed, gw.token) as js,
+            KernelClient(gw.url, doomed, gw.token, protocol="v1") as v1,
+        ):
             assert js.eval("1+1") == "2"
             listed = {k["id"]: k for k in gw.api("GET", "/api/accel/kernels").json()}
             assert listed[doomed]["expiry_reason"] == "idle"

@@ -1,4 +1,5 @@
 """Allocation and metrics against two fake GPUs (NVML test double: no GPU on test machines)."""
+
 import json
 import threading
 import time
@@ -22,7 +23,9 @@ def test_exclusive_allocation_and_kernel_gpu_memory(gateway_factory, fake_gpus):
     info = gw.api("GET", "/api/accel/runtime").json()
     assert info["accelerator"] == "gpu"
     assert [(d["index"], d["name"], d["uuid"], d["memory_total"]) for d in info["devices"]] == [
-        (0, "Fake GPU A", "GPU-fake-a", 16 * GIB), (1, "Fake GPU B", "GPU-fake-b", 16 * GIB)]
+        (0, "Fake GPU A", "GPU-fake-a", 16 * GIB),
+        (1, "Fake GPU B", "GPU-fake-b", 16 * GIB),
+    ]
     assert info["limits"]["allocation_policy"] == "exclusive"
     assert info["limits"]["devices_per_kernel"] == 1
 
@@ -38,8 +41,11 @@ def test_exclusive_allocation_and_kernel_gpu_memory(gateway_factory, fake_gpus):
         pid1 = int(c1.eval("__import__('os').getpid()"))
         child = int(c1.eval("import subprocess; p = subprocess.Popen(['sleep', '60']); p.pid"))
         dev1 = int(c1.eval(CUDA).strip("'"))
-        write_state(state, devices, {pid1: {dev1: 3 * GIB}, child: {dev1: 1 * GIB},
-                                     999999: {1 - dev1: 5 * GIB}})
+        write_state(
+            state,
+            devices,
+            {pid1: {dev1: 3 * GIB}, child: {dev1: 1 * GIB}, 999999: {1 - dev1: 5 * GIB}},
+        )
         time.sleep(0.3)  # older than the sampler's interval
         m = gw.api("GET", "/api/accel/metrics").json()
         by_id = {k["id"]: k for k in m["kernels"]}
@@ -94,8 +100,9 @@ def test_metrics_stream_one_sampler_for_many_watchers(gateway_factory, fake_gpus
     received = [[] for _ in range(watchers)]
 
     def watch(i):
-        ws = websocket.create_connection(url, header=[f"Authorization: token {gw.token}"],
-                                         timeout=10)
+        ws = websocket.create_connection(
+            url, header=[f"Authorization: token {gw.token}"], timeout=10
+        )
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             received[i].append(json.loads(ws.recv()))
@@ -124,8 +131,12 @@ def test_metrics_stream_one_sampler_for_many_watchers(gateway_factory, fake_gpus
 
 def test_restart_keeps_and_death_releases_devices(gateway_factory, fake_gpus):
     _, _, env = fake_gpus
-    gw = gateway_factory(NVML_DOUBLE, "--KernelRestarter.restart_limit=0",
-                         "--KernelRestarter.time_to_dead=0.3", env=env)
+    gw = gateway_factory(
+        NVML_DOUBLE,
+        "--KernelRestarter.restart_limit=0",
+        "--KernelRestarter.time_to_dead=0.3",
+        env=env,
+    )
     kid = _start(gw, {"KERNEL_ACCEL_DEVICES": "2"}).json()["id"]
     assert _start(gw).json()["reason"] == "no_free_device"
     # A restart keeps the kernel's devices.
@@ -133,10 +144,23 @@ def test_restart_keeps_and_death_releases_devices(gateway_factory, fake_gpus):
     assert gw.api("GET", "/api/accel/kernels").json()[0]["devices"] == [0, 1]
     with KernelClient(gw.url, kid, gw.token) as kc:
         assert kc.eval(CUDA) == "'0,1'"
-        kc.send({"header": {"msg_id": "die", "msg_type": "execute_request", "session": kc.session,
-                            "username": "t", "date": "", "version": "5.3"},
-                 "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                 "content": {"code": "import os; os._exit(1)", "silent": False}})
+        kc.send(
+            {
+                "header": {
+                    "msg_id": "die",
+                    "msg_type": "execute_request",
+                    "session": kc.session,
+                    "username": "t",
+                    "date": "",
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
+                "content": {"code": "import os; os._exit(1)", "silent": False},
+            }
+        )
         deadline = time.monotonic() + 15
         while gw.api("GET", "/api/accel/kernels").json():
             assert time.monotonic() < deadline, "dead kernel still holds its devices"

@@ -1,4 +1,5 @@
 """The gateway starts, serves kernels over the standard API, and enforces its token."""
+
 from tests.support.kernel_ws import KernelClient
 
 
@@ -13,9 +14,13 @@ def test_kernel_runs_cell(gateway):
 
 def test_token_required(gateway):
     import requests
+
     assert requests.get(gateway.url + "/api/kernels", timeout=10).status_code in (401, 403)
     bad = {"Authorization": "token nope"}
-    assert requests.get(gateway.url + "/api/kernels", headers=bad, timeout=10).status_code in (401, 403)
+    assert requests.get(gateway.url + "/api/kernels", headers=bad, timeout=10).status_code in (
+        401,
+        403,
+    )
 
 
 def test_v1_protocol(gateway):
@@ -27,8 +32,10 @@ def test_v1_protocol(gateway):
 def test_kernel_starts_in_the_workspace(gateway):
     """A kernel started without a path runs in the workspace root (Colab: /content)."""
     (gateway.root / "sub").mkdir()
-    for body, expected in (({"name": "python3"}, gateway.root),
-                           ({"name": "python3", "path": "sub/nb.ipynb"}, gateway.root / "sub")):
+    for body, expected in (
+        ({"name": "python3"}, gateway.root),
+        ({"name": "python3", "path": "sub/nb.ipynb"}, gateway.root / "sub"),
+    ):
         kid = gateway.api("POST", "/api/kernels", json=body).json()["id"]
         with KernelClient(gateway.url, kid, gateway.token) as kc:
             assert kc.eval("__import__('os').getcwd()") == repr(str(expected))

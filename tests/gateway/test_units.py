@@ -1,10 +1,10 @@
 """Gateway logic without HTTP: allocator, limits, backend selection (no process starts)."""
+
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from accel_gateway.allocation import DeviceAllocator, Refused, requested_count
 from accel_gateway.devices import DeviceSelector
 from accel_gateway.devices.nvidia import NvidiaBackend
@@ -68,25 +68,37 @@ def test_missing_nvml_means_no_devices(monkeypatch):
 
 
 def test_backends_not_imported_at_module_import():
-    code = ("import sys, accel_gateway.app, accel_gateway.extension, accel_gateway.metrics; "
-            "assert not {'pynvml', 'tpu_info', 'libtpu'} & set(sys.modules)")
+    code = (
+        "import sys, accel_gateway.app, accel_gateway.extension, accel_gateway.metrics; "
+        "assert not {'pynvml', 'tpu_info', 'libtpu'} & set(sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_tpu_backend_through_tpu_info_double(monkeypatch):
     from accel_gateway.devices.tpu import TpuBackend
-    cfg = Config({"TpuBackend": {"tpu_info_module": "tests.doubles.fake_tpu_info"},
-                  "DeviceSelector": {"backend": "auto"},
-                  "NvidiaBackend": {"nvml_module": "no_such_nvml_module"}})
+
+    cfg = Config(
+        {
+            "TpuBackend": {"tpu_info_module": "tests.doubles.fake_tpu_info"},
+            "DeviceSelector": {"backend": "auto"},
+            "NvidiaBackend": {"nvml_module": "no_such_nvml_module"},
+        }
+    )
     monkeypatch.setenv("FAKE_TPU_CHIPS", "4")
     monkeypatch.setenv("FAKE_TPU_HBM_USED", str(3 * 2**30))
     tpu = DeviceSelector(config=cfg).select()
     assert isinstance(tpu, TpuBackend) and tpu.accelerator == "tpu"
     assert [(d.index, d.name, d.memory_total) for d in tpu.devices()][:2] == [
-        (0, "TPU v5e", 16 * 2**30), (1, "TPU v5e", 16 * 2**30)]
+        (0, "TPU v5e", 16 * 2**30),
+        (1, "TPU v5e", 16 * 2**30),
+    ]
     s = tpu.sample()
     assert len(s) == 4 and s[3].memory_used == 3 * 2**30 and s[3].utilization == 50.0
-    assert tpu.visibility_env([2, 3]) == {"TPU_VISIBLE_CHIPS": "2,3", "TPU_PROCESS_BOUNDS": "1,1,1",
-                                          "TPU_CHIPS_PER_PROCESS_BOUNDS": "1,2,1"}
+    assert tpu.visibility_env([2, 3]) == {
+        "TPU_VISIBLE_CHIPS": "2,3",
+        "TPU_PROCESS_BOUNDS": "1,1,1",
+        "TPU_CHIPS_PER_PROCESS_BOUNDS": "1,2,1",
+    }
     monkeypatch.setenv("FAKE_TPU_CHIPS", "0")
     assert TpuBackend(config=cfg).devices() == []

@@ -1,5 +1,6 @@
 """Real storage servers on 127.0.0.1 (moto_server for S3, `rclone serve webdav`, a local folder)
 and a gateway configured for quick mounts. Every process started here is stopped by PID."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import sys
 import time
 
 import pytest
-
 from accel_gateway.mounts.fuse import fuse_problem
+
 from tests.support.procs import free_port, start_gateway, stop, wait_http
 
 FUSE_PROBLEM = fuse_problem()
@@ -30,8 +31,13 @@ class Moto:
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_SECRET,
+        )
 
     def bucket(self) -> str:
         name = "b" + secrets.token_hex(6)
@@ -46,9 +52,15 @@ class Moto:
         return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
     def config(self) -> dict:
-        return {"type": "s3", "provider": "Other", "endpoint": self.url, "region": "us-east-1",
-                "access_key_id": S3_KEY, "secret_access_key": S3_SECRET,
-                "force_path_style": True}
+        return {
+            "type": "s3",
+            "provider": "Other",
+            "endpoint": self.url,
+            "region": "us-east-1",
+            "access_key_id": S3_KEY,
+            "secret_access_key": S3_SECRET,
+            "force_path_style": True,
+        }
 
 
 @pytest.fixture(scope="session")
@@ -56,9 +68,12 @@ def moto(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                 str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=30, proc=proc)
         yield Moto(f"http://127.0.0.1:{port}")
@@ -71,8 +86,13 @@ class WebDav:
         self.url, self.root, self.obscured = url, root, obscured
 
     def config(self) -> dict:
-        return {"type": "webdav", "url": self.url, "vendor": "rclone", "user": "tester",
-                "pass": self.obscured}
+        return {
+            "type": "webdav",
+            "url": self.url,
+            "vendor": "rclone",
+            "user": "tester",
+            "pass": self.obscured,
+        }
 
 
 @pytest.fixture(scope="session")
@@ -81,14 +101,27 @@ def webdav(tmp_path_factory):
     root = base / "root"
     root.mkdir()
     port = free_port()
-    obscured = subprocess.run(["rclone", "obscure", "-"], input=DAV_PASS, capture_output=True,
-                              text=True, check=True).stdout.strip()
+    obscured = subprocess.run(
+        ["rclone", "obscure", "-"], input=DAV_PASS, capture_output=True, text=True, check=True
+    ).stdout.strip()
     env = {**os.environ, "RCLONE_USER": "tester", "RCLONE_PASS": DAV_PASS}
     with open(base / "webdav.log", "wb") as out:
-        proc = subprocess.Popen(["rclone", "serve", "webdav", str(root), "--addr",
-                                 f"127.0.0.1:{port}", "--dir-cache-time", "0s"],  # serve fresh
-                                env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                "rclone",
+                "serve",
+                "webdav",
+                str(root),
+                "--addr",
+                f"127.0.0.1:{port}",
+                "--dir-cache-time",
+                "0s",
+            ],  # serve fresh
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=30, proc=proc)
         yield WebDav(f"http://127.0.0.1:{port}/", root, obscured)
@@ -98,9 +131,16 @@ def webdav(tmp_path_factory):
 
 def gateway_config(path, state_dir, **traits) -> str:
     """A config file (not the command line: it may hold secrets) for MountManager."""
-    conf = {"MountManager": {"state_dir": str(state_dir), "write_back": 2.0,
-                             "dir_cache_time": 2.0, "sync_interval": 2.0,
-                             "watchdog_interval": 0.5, **traits}}
+    conf = {
+        "MountManager": {
+            "state_dir": str(state_dir),
+            "write_back": 2.0,
+            "dir_cache_time": 2.0,
+            "sync_interval": 2.0,
+            "watchdog_interval": 0.5,
+            **traits,
+        }
+    }
     path.write_text(json.dumps(conf))
     os.chmod(path, 0o600)
     return str(path)

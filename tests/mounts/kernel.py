@@ -1,4 +1,5 @@
 """Run code in a real kernel of a gateway."""
+
 from __future__ import annotations
 
 import contextlib
@@ -53,8 +54,11 @@ class Runner:
         r = self.kc.execute(code, timeout=timeout)
         if r["reply"]["status"] != "ok":
             c = r["reply"]
-            raise AssertionError(f"{c.get('ename')}: {c.get('evalue')}\n" +
-                                 "\n".join(c.get("traceback", []))[-3000:] + r["stderr"])
+            raise AssertionError(
+                f"{c.get('ename')}: {c.get('evalue')}\n"
+                + "\n".join(c.get("traceback", []))[-3000:]
+                + r["stderr"]
+            )
         return r["stdout"]
 
     def error(self, code: str) -> tuple[str, str]:

@@ -1,4 +1,5 @@
 """REST contract of /api/accel/mounts: auth, validation, and secrets that never leak."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,13 @@ from .conftest import DAV_PASS, S3_SECRET
 
 
 def test_auth_required(mount_gateway):
-    for method, path in [("GET", ""), ("POST", ""), ("GET", "/remotes"),
-                         ("DELETE", "/0123456789ab"), ("POST", "/0123456789ab/flush")]:
+    for method, path in [
+        ("GET", ""),
+        ("POST", ""),
+        ("GET", "/remotes"),
+        ("DELETE", "/0123456789ab"),
+        ("POST", "/0123456789ab/flush"),
+    ]:
         r = requests.request(method, mount_gateway.url + "/api/accel/mounts" + path, timeout=10)
         assert r.status_code in (401, 403), (method, path, r.status_code)
 
@@ -33,8 +39,11 @@ def test_bad_requests_are_clear_4xx(mount_gateway, tmp_path):
     os.symlink(outside, gw.root / "escape")
 
     def post(body, raw=None):
-        return gw.api("POST", "/api/accel/mounts", json=body) if raw is None else \
-            gw.api("POST", "/api/accel/mounts", data=raw)
+        return (
+            gw.api("POST", "/api/accel/mounts", json=body)
+            if raw is None
+            else gw.api("POST", "/api/accel/mounts", data=raw)
+        )
 
     cases = [
         (post(None, raw=b"{not json"), 400, "bad_json"),
@@ -64,11 +73,17 @@ def test_busy_mount_point_and_double_mount(mount_gateway, tmp_path):
     gw = mount_gateway
     (gw.root / "full").mkdir()
     (gw.root / "full" / "x").write_text("x")
-    r = gw.api("POST", "/api/accel/mounts", json={"source": str(tmp_path), "mount_point": "full",
-                                                   "mode": "sync"})
+    r = gw.api(
+        "POST",
+        "/api/accel/mounts",
+        json={"source": str(tmp_path), "mount_point": "full", "mode": "sync"},
+    )
     assert r.status_code == 409 and r.json()["reason"] == "mount_point_not_empty"
-    r = gw.api("POST", "/api/accel/mounts", json={"source": str(tmp_path), "mount_point": "twice",
-                                                   "mode": "sync"})
+    r = gw.api(
+        "POST",
+        "/api/accel/mounts",
+        json={"source": str(tmp_path), "mount_point": "twice", "mode": "sync"},
+    )
     assert r.status_code == 201
     again = {"source": str(tmp_path), "mount_point": "twice", "mode": "sync"}
     r2 = gw.api("POST", "/api/accel/mounts", json=again)
@@ -84,8 +99,11 @@ def test_secrets_never_in_responses_logs_or_command_lines(mount_gateway, moto, w
     mounts = [("s3", f"mys3:{bucket}", moto.config()), ("dav", "dav:", webdav.config())]
     texts, ids = [], []
     for mp, source, config in mounts:
-        r = gw.api("POST", "/api/accel/mounts", json={"source": source, "config": config,
-                                                       "mount_point": mp})
+        r = gw.api(
+            "POST",
+            "/api/accel/mounts",
+            json={"source": source, "config": config, "mount_point": mp},
+        )
         assert r.status_code == 201, r.text
         texts.append(r.text)
         ids.append(r.json()["id"])
@@ -97,8 +115,11 @@ def test_secrets_never_in_responses_logs_or_command_lines(mount_gateway, moto, w
         texts.append(gw.api("DELETE", f"/api/accel/mounts/{mid}").text)
     texts.append(gw.logtext())
     for dirpath, _, files in os.walk(gw.extra["state_dir"]):
-        texts += [open(os.path.join(dirpath, f), errors="replace").read()
-                  for f in files if f.endswith((".log", ".json"))]
+        texts += [
+            open(os.path.join(dirpath, f), errors="replace").read()
+            for f in files
+            if f.endswith((".log", ".json"))
+        ]
     blob = "\n".join(texts + cmdlines)
     for secret in (S3_SECRET, DAV_PASS, webdav.obscured):
         assert secret not in blob
@@ -109,10 +130,12 @@ def test_kernels_reach_the_gateway_without_the_token_in_their_environment(mount_
     from .kernel import kernel
 
     with kernel(mount_gateway) as k:
-        out = k.run("import os, stat, json\n"
-                    "p = os.environ['ACCEL_GATEWAY_INFO']\n"
-                    "print(oct(stat.S_IMODE(os.stat(p).st_mode)))\n"
-                    "print(json.dumps(dict(os.environ)))")
+        out = k.run(
+            "import os, stat, json\n"
+            "p = os.environ['ACCEL_GATEWAY_INFO']\n"
+            "print(oct(stat.S_IMODE(os.stat(p).st_mode)))\n"
+            "print(json.dumps(dict(os.environ)))"
+        )
         mode, env = out.splitlines()[0], out.splitlines()[1]
         assert mode == "0o600"
         assert mount_gateway.token not in env
@@ -122,8 +145,12 @@ def test_kernels_reach_the_gateway_without_the_token_in_their_environment(mount_
 
 def test_unreachable_storage_is_a_clear_error_and_leaves_nothing(mount_gateway):
     gw = mount_gateway
-    body = {"source": "dav:", "mode": "sync", "mount_point": "bad",
-            "config": {"type": "webdav", "url": "http://127.0.0.1:9/"}}
+    body = {
+        "source": "dav:",
+        "mode": "sync",
+        "mount_point": "bad",
+        "config": {"type": "webdav", "url": "http://127.0.0.1:9/"},
+    }
     r = gw.api("POST", "/api/accel/mounts", json=body, timeout=120)
     assert r.status_code == 502 and r.json()["reason"] == "sync_failed", r.text
     assert "rclone lsjson failed" in r.json()["message"]

@@ -1,4 +1,5 @@
 """Gateway stop and crash: written files reach the remote (FUSE)."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import time
 
 import psutil
 import pytest
-
 from accel_gateway.mounts.fuse import DEAD_MOUNT_ERRNOS
+
 from tests.support.procs import start_gateway
 
 from .conftest import fuse_only, gateway_config
@@ -54,8 +55,9 @@ def test_files_unsent_at_a_crash_go_up_at_the_next_mount(tmp_path):
         _mount(gw, remote)
         (gw.root / "drive" / "crash.txt").write_text("in the cache only")
         time.sleep(0.3)
-        rclone = [p for p in psutil.Process(gw.pid).children(recursive=True)
-                  if p.name() == "rclone"]
+        rclone = [
+            p for p in psutil.Process(gw.pid).children(recursive=True) if p.name() == "rclone"
+        ]
         os.killpg(gw.pid, signal.SIGKILL)  # the gateway dies without a flush...
         for p in rclone:
             p.kill()  # ...and so does its rclone
@@ -90,10 +92,15 @@ def test_salvage_when_rclone_lost_the_metadata(tmp_path):
         st = _mount(gw, remote)
         (gw.root / "drive" / "closed.txt").write_text("closed before the kill")
         time.sleep(0.3)
-        (proc,) = [p for p in psutil.Process(gw.pid).children(recursive=True)
-                   if p.name() == "rclone"]
-        metas = [os.path.join(d, f) for d, _, fs in os.walk(state / "cache") for f in fs
-                 if f == "closed.txt" and "vfsMeta" in d]
+        (proc,) = [
+            p for p in psutil.Process(gw.pid).children(recursive=True) if p.name() == "rclone"
+        ]
+        metas = [
+            os.path.join(d, f)
+            for d, _, fs in os.walk(state / "cache")
+            for f in fs
+            if f == "closed.txt" and "vfsMeta" in d
+        ]
         assert len(metas) == 1 and json.load(open(metas[0]))
         proc.send_signal(signal.SIGSTOP)
         open(metas[0], "w").close()  # what a kill inside rclone's rewrite leaves

@@ -1,4 +1,5 @@
 """Live FUSE mounts through rclone, driven from real kernels and the REST API."""
+
 from __future__ import annotations
 
 import json
@@ -15,14 +16,15 @@ from .kernel import FILE_OPS, kernel
 pytestmark = [pytest.mark.fuse, fuse_only]
 
 
-
 def test_kernel_s3_file_ops_reach_the_bucket(mount_gateway, moto):
     gw, bucket = mount_gateway, moto.bucket()
     mp = str(gw.root / "drive")
     with kernel(gw) as k:
-        out = k.run(f"from accel_gateway import drive\n"
-                    f"m = drive.mount({mp!r}, 'mys3:{bucket}/work', config={moto.config()!r})\n"
-                    "print(m['mode'], m['label'])")
+        out = k.run(
+            f"from accel_gateway import drive\n"
+            f"m = drive.mount({mp!r}, 'mys3:{bucket}/work', config={moto.config()!r})\n"
+            "print(m['mode'], m['label'])"
+        )
         assert "fuse live" in out
         k.run(FILE_OPS.format(root=mp))
         k.run("drive.flush()")
@@ -32,8 +34,7 @@ def test_kernel_s3_file_ops_reach_the_bucket(mount_gateway, moto):
         assert moto.get(bucket, "work/t.csv").decode().split() == ["x", "1", "2", "3"]
         assert json.loads(moto.get(bucket, "work/cfg.json")) == {"v": 2}
         # Unmount right after a write: the file is on the remote when the call returns.
-        k.run(f"open({mp!r} + '/last.bin', 'wb').write(b'z' * 300_000)\n"
-              "drive.flush_and_unmount()")
+        k.run(f"open({mp!r} + '/last.bin', 'wb').write(b'z' * 300_000)\ndrive.flush_and_unmount()")
         assert moto.get(bucket, "work/last.bin") == b"z" * 300_000
         assert not os.path.ismount(mp) and os.listdir(mp) == []
         assert gw.api("GET", "/api/accel/mounts").json() == []
@@ -63,8 +64,11 @@ def test_watchdog_recovers_killed_rclone_without_losing_writes(mount_gateway, tm
     gw = mount_gateway
     remote = tmp_path / "remote"
     remote.mkdir()
-    r = gw.api("POST", "/api/accel/mounts", json={"source": f"loc:{remote}", "mount_point": "wd",
-                                                   "config": {"type": "local"}})
+    r = gw.api(
+        "POST",
+        "/api/accel/mounts",
+        json={"source": f"loc:{remote}", "mount_point": "wd", "config": {"type": "local"}},
+    )
     assert r.status_code == 201, r.text
     mid, mp = r.json()["id"], gw.root / "wd"
     (mp / "before.txt").write_text("written before the crash")  # waits 2 s for write-back
@@ -76,8 +80,15 @@ def test_watchdog_recovers_killed_rclone_without_losing_writes(mount_gateway, tm
     assert len(procs) == 1
     procs[0].send_signal(signal.SIGKILL)
     assert not (remote / "before.txt").exists()
-    st = wait_for(lambda: (s := gw.api("GET", f"/api/accel/mounts/{mid}").json())["restarts"] == 1
-                  and s["state"] == "mounted" and s, timeout=20, what="remount")
+    st = wait_for(
+        lambda: (
+            (s := gw.api("GET", f"/api/accel/mounts/{mid}").json())["restarts"] == 1
+            and s["state"] == "mounted"
+            and s
+        ),
+        timeout=20,
+        what="remount",
+    )
     kinds = [e["kind"] for e in st["events"]]
     assert "dead" in kinds and kinds[-1] == "remounted"
     assert (mp / "before.txt").read_text() == "written before the crash"
@@ -90,8 +101,11 @@ def test_watchdog_recovers_killed_rclone_without_losing_writes(mount_gateway, tm
 
 def test_webdav_remote_changes_show_within_dir_cache_time(mount_gateway, webdav):
     gw = mount_gateway
-    r = gw.api("POST", "/api/accel/mounts", json={"source": "dav:", "mount_point": "dav",
-                                                   "config": webdav.config()})
+    r = gw.api(
+        "POST",
+        "/api/accel/mounts",
+        json={"source": "dav:", "mount_point": "dav", "config": webdav.config()},
+    )
     assert r.status_code == 201, r.text
     mid, mp = r.json()["id"], gw.root / "dav"
     assert "new.txt" not in os.listdir(mp)
@@ -109,8 +123,11 @@ def test_readonly_and_one_rclone_per_source(mount_gateway, tmp_path):
     remote = tmp_path / "remote"
     remote.mkdir()
     (remote / "r.txt").write_text("r")
-    r = gw.api("POST", "/api/accel/mounts", json={"source": str(remote), "mount_point": "ro",
-                                                   "readonly": True})
+    r = gw.api(
+        "POST",
+        "/api/accel/mounts",
+        json={"source": str(remote), "mount_point": "ro", "readonly": True},
+    )
     assert r.status_code == 201 and r.json()["readonly"] is True
     assert (gw.root / "ro" / "r.txt").read_text() == "r"
     with pytest.raises(OSError) as e:
@@ -130,8 +147,11 @@ def test_big_folder_mounts_at_once(mount_gateway, tmp_path):
         for i in range(250):
             (remote / f"d{d}" / f"f{i}.txt").write_bytes(b"")
     t = time.monotonic()
-    r = gw.api("POST", "/api/accel/mounts", json={"source": str(remote), "mount_point": "big",
-                                                   "timeout": 10})
+    r = gw.api(
+        "POST",
+        "/api/accel/mounts",
+        json={"source": str(remote), "mount_point": "big", "timeout": 10},
+    )
     assert r.status_code == 201, r.text
     assert time.monotonic() - t < 5
     assert sum(len(os.listdir(gw.root / "big" / f"d{d}")) for d in range(20)) == 5000

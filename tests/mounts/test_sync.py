@@ -1,4 +1,5 @@
 """Sync mode through the gateway and from kernels: runs everywhere, FUSE or not."""
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,11 @@ def test_kernel_sync_mode_to_s3(mount_gateway, moto):
     moto.client().put_object(Bucket=bucket, Key="data/seed.txt", Body=b"seed")
     mp = str(gw.root / "synced")
     with kernel(gw) as k:
-        out = k.run("from accel_gateway import drive\n"
-                    f"m = drive.mount({mp!r}, 'mys3:{bucket}/data', config={moto.config()!r}, "
-                    "mode='sync')\nprint(m['mode'], '|', m['label'], '|', m['live'])")
+        out = k.run(
+            "from accel_gateway import drive\n"
+            f"m = drive.mount({mp!r}, 'mys3:{bucket}/data', config={moto.config()!r}, "
+            "mode='sync')\nprint(m['mode'], '|', m['label'], '|', m['live'])"
+        )
         assert "sync | synced, not live | False" in out
         assert open(os.path.join(mp, "seed.txt")).read() == "seed"  # copied down
         k.run(FILE_OPS.format(root=mp))
@@ -22,8 +25,7 @@ def test_kernel_sync_mode_to_s3(mount_gateway, moto):
         keys = moto.keys(bucket)
         assert {"data/a.npy", "data/t.csv", "data/cfg.json", "data/db.sqlite"} <= set(keys)
         assert moto.get(bucket, "data/t.csv").decode().split() == ["x", "1", "2", "3"]
-        k.run(f"open({mp!r} + '/last.bin', 'wb').write(b'q' * 1000)\n"
-              "drive.flush_and_unmount()")
+        k.run(f"open({mp!r} + '/last.bin', 'wb').write(b'q' * 1000)\ndrive.flush_and_unmount()")
         assert moto.get(bucket, "data/last.bin") == b"q" * 1000
         assert os.listdir(mp) == []
 
@@ -32,8 +34,11 @@ def test_sync_mode_timer_pushes_and_pulls(mount_gateway, tmp_path):
     gw = mount_gateway
     remote = tmp_path / "remote"
     remote.mkdir()
-    r = gw.api("POST", "/api/accel/mounts", json={"source": str(remote), "mount_point": "s2",
-                                                   "mode": "sync"})
+    r = gw.api(
+        "POST",
+        "/api/accel/mounts",
+        json={"source": str(remote), "mount_point": "s2", "mode": "sync"},
+    )
     assert r.status_code == 201, r.text
     st = r.json()
     assert st["mode"] == "sync" and st["label"] == "synced, not live"

@@ -1,11 +1,11 @@
 """Sync mode's engine on its own (real rclone, local folders): conflicts, no deletes, resume."""
+
 from __future__ import annotations
 
 import os
 import time
 
 import pytest
-
 from accel_gateway.mounts.rclone import RcloneSettings
 from accel_gateway.mounts.source import MountError, Source
 from accel_gateway.mounts.sync import SyncMount
@@ -13,8 +13,13 @@ from accel_gateway.mounts.sync import SyncMount
 
 def engine(tmp_path, remote, mp="mnt"):
     src = Source("loc", str(remote), "local", {"type": "local"})
-    return SyncMount(src, str(tmp_path / mp), str(tmp_path / "manifest.json"),
-                     str(tmp_path / "sync.log"), RcloneSettings())
+    return SyncMount(
+        src,
+        str(tmp_path / mp),
+        str(tmp_path / "manifest.json"),
+        str(tmp_path / "sync.log"),
+        RcloneSettings(),
+    )
 
 
 @pytest.fixture
@@ -92,8 +97,13 @@ def test_unmount_pushes_then_empties_the_folder(tmp_path, remote):
 
 def test_unreachable_remote_is_a_clear_error(tmp_path):
     src = Source("dav", "", "webdav", {"type": "webdav", "url": "http://127.0.0.1:9/"})
-    e = SyncMount(src, str(tmp_path / "m"), str(tmp_path / "m.json"), str(tmp_path / "l.log"),
-                  RcloneSettings())
+    e = SyncMount(
+        src,
+        str(tmp_path / "m"),
+        str(tmp_path / "m.json"),
+        str(tmp_path / "l.log"),
+        RcloneSettings(),
+    )
     with pytest.raises(MountError) as err:
         e.start(30)
     assert err.value.reason == "sync_failed" and "rclone lsjson failed" in err.value.message

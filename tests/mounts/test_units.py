@@ -1,10 +1,10 @@
 """Mount logic without a server: sources, mount points, mode choice, remotes, credentials."""
+
 from __future__ import annotations
 
 import os
 
 import pytest
-
 from accel_gateway.mounts import manager as manager_mod
 from accel_gateway.mounts.manager import MountManager
 from accel_gateway.mounts.rclone import RcloneSettings, rclone_env
@@ -25,12 +25,19 @@ def test_source_with_config_goes_to_rclone_as_environment_only():
     assert s.key() != parse_source("mine:bucket/dir", {**cfg, "endpoint": "x"}, {}).key()
 
 
-@pytest.mark.parametrize("source,config,reason", [
-    ("", None, "bad_source"), (":s3:bucket", None, "bad_source"), ("-x", None, "bad_source"),
-    ("a b:c", {"type": "s3"}, "bad_source"), ("nope:x", None, "unknown_remote"),
-    ("x:y", {"type": ""}, "bad_config"), ("x:y", {"type": "s3", "k": [1]}, "bad_config"),
-    ("x:y\n--z", {"type": "s3"}, "bad_source"),
-])
+@pytest.mark.parametrize(
+    "source,config,reason",
+    [
+        ("", None, "bad_source"),
+        (":s3:bucket", None, "bad_source"),
+        ("-x", None, "bad_source"),
+        ("a b:c", {"type": "s3"}, "bad_source"),
+        ("nope:x", None, "unknown_remote"),
+        ("x:y", {"type": ""}, "bad_config"),
+        ("x:y", {"type": "s3", "k": [1]}, "bad_config"),
+        ("x:y\n--z", {"type": "s3"}, "bad_source"),
+    ],
+)
 def test_bad_sources(source, config, reason):
     with pytest.raises(MountError) as e:
         parse_source(source, config, {"team": {"type": "s3"}})
@@ -64,10 +71,13 @@ def test_mode_falls_back_to_sync_without_fuse(monkeypatch, tmp_path):
 def test_remotes_from_rclone_conf_and_traits_by_name_and_type(tmp_path):
     conf = tmp_path / "rclone.conf"
     conf.write_text("[teamdav]\ntype = webdav\nurl = http://127.0.0.1:1/\npass = hidden\n")
-    m = MountManager(rclone_config=str(conf),
-                     remotes={"bucket": {"type": "s3", "secret_access_key": "S"}})
-    assert m.describe()["remotes"] == [{"name": "bucket", "type": "s3"},
-                                       {"name": "teamdav", "type": "webdav"}]
+    m = MountManager(
+        rclone_config=str(conf), remotes={"bucket": {"type": "s3", "secret_access_key": "S"}}
+    )
+    assert m.describe()["remotes"] == [
+        {"name": "bucket", "type": "s3"},
+        {"name": "teamdav", "type": "webdav"},
+    ]
 
 
 def test_conflict_name():

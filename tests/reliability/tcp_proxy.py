@@ -1,5 +1,6 @@
 """A loopback TCP proxy a test can cut (close every connection, refuse new ones) and restore:
 a laptop going to sleep, a network outage between the server and a runtime."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,8 +49,9 @@ class TcpProxy:
             self._writers -= {writer, up_writer}
 
     async def _listen(self):
-        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port,
-                                                  reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._client, "127.0.0.1", self.port, reuse_address=True
+        )
 
     async def _cut(self):
         if self._server is not None:

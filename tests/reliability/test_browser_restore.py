@@ -3,6 +3,7 @@ gateway behind a loopback TCP proxy. A cell prints a numbered line every 0.5 s f
 (the issue says 3 minutes; CI keeps it bounded) while (a) the page is closed and reopened,
 (b) the server <-> gateway link is cut for 15 s. Afterwards the cell holds every line exactly
 once, in order, with its execution count."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,15 @@ try:  # the browser tests' Chromium settings
     from tests.browser.conftest import CHROMIUM, FLAGS
 except ImportError:  # pragma: no cover
     CHROMIUM = "/usr/bin/chromium"
-    FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    FLAGS = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
 
 pytestmark = pytest.mark.timeout(240)
 LINES, INTERVAL = 60, 0.5
@@ -38,6 +46,7 @@ def lab():
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed")
     from tests.support.procs import REPO
+
     if not (REPO / "jupyterlab_accel" / "labextension" / "package.json").exists():
         pytest.skip("labextension not built (jlpm build:prod)")
     tmp = Path(tempfile.mkdtemp(prefix="accel-reliability-"))
@@ -45,23 +54,34 @@ def lab():
     proxy = TcpProxy(gw.port, free_port())
     # a generous health timeout: on a loaded CI box a slow check would hide the runtime's
     # kernelspecs and JupyterLab would ask for a kernel
-    cfg = {"RuntimeRegistry": {"runtimes": [{"name": "a", "display_name": "Box A",
-                                              "url": proxy.url, "token": gw.token}],
-                               "health_timeout": 5},
-           "AccelState": {"state_dir": str(tmp / "state")},
-           "EmbeddedGateway": {"enabled": False},
-           "LabApp": {"news_url": None,
-                      "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"}}
+    cfg = {
+        "RuntimeRegistry": {
+            "runtimes": [
+                {"name": "a", "display_name": "Box A", "url": proxy.url, "token": gw.token}
+            ],
+            "health_timeout": 5,
+        },
+        "AccelState": {"state_dir": str(tmp / "state")},
+        "EmbeddedGateway": {"enabled": False},
+        "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
+    }
     (tmp / "lab").mkdir()
     (tmp / "lab" / "cfg.json").write_text(json.dumps(cfg))
-    env = {"JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces")}
-    server = start_server(tmp / "lab", f"--config={tmp / 'lab' / 'cfg.json'}", env=env,
-                          app="jupyterlab", timeout=90)
+    env = {
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+    }
+    server = start_server(
+        tmp / "lab", f"--config={tmp / 'lab' / 'cfg.json'}", env=env, app="jupyterlab", timeout=90
+    )
     with sync_api.sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            str(tmp / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1300, "height": 850})
+            str(tmp / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1300, "height": 850},
+        )
         try:
             yield {"server": server, "proxy": proxy, "ctx": ctx, "tmp": tmp}
         finally:
@@ -74,12 +94,21 @@ def lab():
 
 
 def write_notebook(lab, name: str, lines: int = LINES, interval: float = INTERVAL) -> None:
-    nb = {"nbformat": 4, "nbformat_minor": 5,
-          "metadata": {"kernelspec": {"name": KERNEL, "display_name": KERNEL,
-                                      "language": "python"}},
-          "cells": [{"cell_type": "code", "id": "c0", "metadata": {},
-                     "source": printer(lines, interval), "outputs": [],
-                     "execution_count": None}]}
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": KERNEL, "display_name": KERNEL, "language": "python"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "c0",
+                "metadata": {},
+                "source": printer(lines, interval),
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],
+    }
     (lab["server"].root / name).write_text(json.dumps(nb))
 
 
@@ -88,8 +117,10 @@ def open_notebook(lab, name: str):
     page.set_default_timeout(60000)
     server = lab["server"]
     page.goto(f"{server.url}/lab/tree/{name}?reset&token={server.token}")
-    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator"
-                           "[data-status='idle']", timeout=90000)
+    page.wait_for_selector(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']",
+        timeout=90000,
+    )
     time.sleep(1)
     dialog = page.locator(".jp-Dialog")
     if dialog.count():

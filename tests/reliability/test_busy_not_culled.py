@@ -1,5 +1,6 @@
 """Limits: a kernel busy running a silent cell is not culled as idle (KernelLimits.cull_busy
 False, the default), while an idle kernel on the same gateway is; with cull_busy it is."""
+
 from __future__ import annotations
 
 import time
@@ -11,8 +12,12 @@ from tests.support.kernel_ws import KernelClient
 from .output import read_for, send_execute
 
 pytestmark = pytest.mark.timeout(90)
-LIMITS = ("--KernelLimits.idle_timeout=2", "--KernelLimits.cull_warning=1",
-          "--KernelLimits.check_interval=0.3", "--KernelLimits.max_lifetime=0")
+LIMITS = (
+    "--KernelLimits.idle_timeout=2",
+    "--KernelLimits.cull_warning=1",
+    "--KernelLimits.check_interval=0.3",
+    "--KernelLimits.max_lifetime=0",
+)
 
 
 def kernel_ids(gw) -> set:

@@ -1,5 +1,6 @@
 """Gateway output journal: numbered, replayed once per session on reconnect, bounded in bytes
 with a marker saying how much was dropped. Real gateway, real ipykernel."""
+
 from __future__ import annotations
 
 import re
@@ -39,13 +40,21 @@ def test_websocket_reconnect_replays_every_line_once(gateway, protocol):
     rest = read_for(c2, msg_id, 20, until_idle=True)
     c2.close()
     got = numbers(stream_text(first + rest))
-    assert got == list(range(30)), (got, [(m["header"]["msg_type"], m["content"].get("text"), m["content"].get("execution_state")) for m in first][:6], [(m["header"]["msg_type"], m["content"].get("text")) for m in rest][:4])
+    assert got == list(range(30)), (
+        got,
+        [
+            (m["header"]["msg_type"], m["content"].get("text"), m["content"].get("execution_state"))
+            for m in first
+        ][:6],
+        [(m["header"]["msg_type"], m["content"].get("text")) for m in rest][:4],
+    )
     assert rest[-1]["header"]["msg_type"] == "status"
     assert rest[-1]["content"]["execution_state"] == "idle"
 
     j = journal(gateway, kid)
-    assert numbers(stream_text([m for m in j["messages"]
-                                if m["parent_header"].get("msg_id") == msg_id])) == list(range(30))
+    assert numbers(
+        stream_text([m for m in j["messages"] if m["parent_header"].get("msg_id") == msg_id])
+    ) == list(range(30))
     ex = next(e for e in j["executions"] if e["msg_id"] == msg_id)
     assert ex["status"] == "idle" and ex["execution_count"] == 1
     assert ex["code"].startswith("import time") and ex["dropped_messages"] == 0
@@ -73,7 +82,10 @@ def test_tiny_bound_drops_oldest_with_marker(gateway_factory):
     c1 = KernelClient(gw.url, kid, gw.token, session=session)
     code = "for i in range(400):\n    print('line', i, 'x' * 200, flush=True)\n"
     msg_id = send_execute(c1, "import time; time.sleep(1)\n" + code)
-    assert any(m["header"]["msg_type"] == "execute_input" for m in read_for(c1, msg_id, 15, stop_at="execute_input"))
+    assert any(
+        m["header"]["msg_type"] == "execute_input"
+        for m in read_for(c1, msg_id, 15, stop_at="execute_input")
+    )
     c1.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -88,8 +100,11 @@ def test_tiny_bound_drops_oldest_with_marker(gateway_factory):
     mine = [m for m in j["messages"] if m["parent_header"].get("msg_id") == msg_id]
     marker = mine[0]
     assert marker["metadata"].get("accel_marker") is True
-    said = re.fullmatch(r"\[jupyterlab-accel: ([\d.]+) (KB|MB) of output dropped while "
-                        r"disconnected \((\d+) messages\)\]\n", marker["content"]["text"])
+    said = re.fullmatch(
+        r"\[jupyterlab-accel: ([\d.]+) (KB|MB) of output dropped while "
+        r"disconnected \((\d+) messages\)\]\n",
+        marker["content"]["text"],
+    )
     assert said, marker["content"]["text"]
     amount = float(said[1]) * (1024 if said[2] == "KB" else 1024 * 1024)
     assert abs(amount - ex["dropped_bytes"]) <= 0.1 * ex["dropped_bytes"]
@@ -112,5 +127,6 @@ def test_journal_rest_errors(gateway):
     r = gateway.api("GET", "/api/accel/kernels/00000000-0000-0000-0000-000000000000/journal")
     assert r.status_code == 404
     import requests
+
     r = requests.get(f"{gateway.url}/api/accel/kernels/{kid}/journal", timeout=10)
     assert r.status_code in (401, 403)

@@ -3,6 +3,7 @@ relaying to two real gateways, one of them behind a loopback TCP proxy the test 
 
 The issue asks for 3 minutes of output and a 60 s cut; CI runs 30 s of output (a line every
 0.5 s) and a 15 s cut so the whole directory stays within a few minutes."""
+
 from __future__ import annotations
 
 import time
@@ -26,10 +27,14 @@ def env(tmp_path_factory):
     a = start_gateway(tmp / "a")
     b = start_gateway(tmp / "b")
     proxy = TcpProxy(a.port, free_port())
-    server = server_with(tmp / "server", [
-        {"name": "a", "url": proxy.url, "token": a.token},
-        {"name": "b", "url": b.url, "token": b.token}],
-        extra={"AccelWebsocketConnection": {"upstream_ping_interval": 5}})
+    server = server_with(
+        tmp / "server",
+        [
+            {"name": "a", "url": proxy.url, "token": a.token},
+            {"name": "b", "url": b.url, "token": b.token},
+        ],
+        extra={"AccelWebsocketConnection": {"upstream_ping_interval": 5}},
+    )
     state = {"a": a, "b": b, "proxy": proxy, "server": server, "tmp": tmp}
     yield state
     server.stop()
@@ -85,8 +90,10 @@ def test_link_cut_15s_every_line_once_other_runtime_unaffected(env, protocol):
     server, proxy = env["server"], env["proxy"]
     kid = start_session(server, "accel--a--python3", f"cut-{protocol}.ipynb")["kernel"]["id"]
     kid_b = start_session(server, "accel--b--python3", f"b-{protocol}.ipynb")["kernel"]["id"]
-    with KernelClient(server.url, kid, server.token, protocol=protocol) as c, \
-            KernelClient(server.url, kid_b, server.token, protocol=protocol) as cb:
+    with (
+        KernelClient(server.url, kid, server.token, protocol=protocol) as c,
+        KernelClient(server.url, kid_b, server.token, protocol=protocol) as cb,
+    ):
         msg_id = send_execute(c, printer(60, 0.5))
         got = read_for(c, msg_id, 4)
         proxy.cut()
@@ -118,8 +125,10 @@ def test_gateway_killed_lost_within_5s_back_healthy_without_server_restart(env):
     server, b = env["server"], env["b"]
     kid_a = start_session(server, "accel--a--python3", "a-kill.ipynb")["kernel"]["id"]
     kid_b = start_session(server, "accel--b--python3", "b-kill.ipynb")["kernel"]["id"]
-    with KernelClient(server.url, kid_b, server.token, protocol="v1") as cb, \
-            KernelClient(server.url, kid_a, server.token, protocol="v1") as ca:
+    with (
+        KernelClient(server.url, kid_b, server.token, protocol="v1") as cb,
+        KernelClient(server.url, kid_a, server.token, protocol="v1") as ca,
+    ):
         assert cb.eval("1 + 1", timeout=30) == "2"
         msg_id = send_execute(cb, "import time; time.sleep(60)")
         b.proc.kill()  # SIGKILL: no goodbye

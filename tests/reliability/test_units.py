@@ -1,4 +1,5 @@
 """The journal ring and the relay's dedupe without servers: bounds, markers, since, rewind."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,12 @@ unpack = json.loads
 def msg(i: int, parent: str, msg_type: str = "stream", content: dict | None = None) -> list:
     header = {"msg_id": f"m{i}", "msg_type": msg_type}
     parent_header = {"msg_id": parent, "msg_type": "execute_request"}
-    return [pack(header), pack(parent_header), pack({}),
-            pack(content if content is not None else {"name": "stdout", "text": "x" * 100})]
+    return [
+        pack(header),
+        pack(parent_header),
+        pack({}),
+        pack(content if content is not None else {"name": "stdout", "text": "x" * 100}),
+    ]
 
 
 def test_ring_bound_drops_oldest_and_marks_once():
@@ -62,14 +67,20 @@ def test_rewind_stays_within_window_and_floor():
 
 def test_relay_dedupe_skips_repeats_until_first_new():
     seen = SeenIds(size=100)
-    frames = [serialize_msg_to_ws_v1([pack({"msg_id": f"m{i}"}), b"{}", b"{}", b"{}"], "iopub")
-              for i in range(6)]
+    frames = [
+        serialize_msg_to_ws_v1([pack({"msg_id": f"m{i}"}), b"{}", b"{}", b"{}"], "iopub")
+        for i in range(6)
+    ]
     assert frame_msg_id(frames[2]) == "m2"
     assert frame_msg_id(json.dumps({"header": {"msg_id": "j1"}, "content": {}})) == "j1"
     assert [seen.is_repeat(f) for f in frames[:4]] == [False] * 4
     seen.deduping = True  # reconnected: the runtime re-sends m2, m3, then new ones
-    assert [seen.is_repeat(f) for f in (frames[2], frames[3], frames[4], frames[5])] == \
-        [True, True, False, False]
+    assert [seen.is_repeat(f) for f in (frames[2], frames[3], frames[4], frames[5])] == [
+        True,
+        True,
+        False,
+        False,
+    ]
     assert seen.deduping is False
 
 
@@ -77,7 +88,11 @@ def test_backoff_and_notice_frames():
     assert [backoff(i, 0.25, 4) for i in range(7)] == [0.25, 0.5, 1, 2, 4, 4, 4]
     legacy = json.loads(notice_frame("", "runtime_lost", "gone", runtime="a", retrying=True))
     assert legacy["channel"] == "iopub" and legacy["header"]["msg_type"] == "accel_notice"
-    assert legacy["content"] == {"kind": "runtime_lost", "message": "gone", "runtime": "a",
-                                 "retrying": True}
+    assert legacy["content"] == {
+        "kind": "runtime_lost",
+        "message": "gone",
+        "runtime": "a",
+        "retrying": True,
+    }
     v1 = notice_frame("v1.kernel.websocket.jupyter.org", "reconnected", "ok")
     assert isinstance(v1, bytes) and frame_msg_id(v1).startswith("accel-")

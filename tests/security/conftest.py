@@ -1,5 +1,6 @@
 """One real gateway (--debug) and one real jupyter_server with jupyterlab_accel (DEBUG) routing
 to it as runtime "a", with known tokens the security tests grep for. Stopped by PID."""
+
 from __future__ import annotations
 
 import secrets
@@ -21,10 +22,20 @@ def sec_env(tmp_path_factory):
     try:
         gw = start_gateway(tmp / "gw", "--debug", token=GW_TOKEN)
         procs.append(gw)
-        server = server_with(tmp / "server", [{"name": "a", "display_name": "A box", "url": gw.url,
-                                               "token_env": "ACCEL_SEC_A_TOKEN"}],
-                             env={"ACCEL_SEC_A_TOKEN": GW_TOKEN}, token=SERVER_TOKEN,
-                             extra={"ServerApp": {"log_level": "DEBUG"}})
+        server = server_with(
+            tmp / "server",
+            [
+                {
+                    "name": "a",
+                    "display_name": "A box",
+                    "url": gw.url,
+                    "token_env": "ACCEL_SEC_A_TOKEN",
+                }
+            ],
+            env={"ACCEL_SEC_A_TOKEN": GW_TOKEN},
+            token=SERVER_TOKEN,
+            extra={"ServerApp": {"log_level": "DEBUG"}},
+        )
         procs.append(server)
         yield {"gw": gw, "server": server, "tmp": tmp}
     finally:

@@ -2,6 +2,7 @@
 ARGS...` builds the real app in this process (initialize, never started) and prints one JSON
 line per URL rule: pattern, handler, implemented methods, websocket, and the methods jupyter_server
 marks public (@allow_unauthenticated). The auth test requests each of them against a live process."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,12 @@ def describe(handler: type) -> dict:
         methods.append(name)
         if getattr(fn, "__allow_unauthenticated", False) is True:
             public.append(name)
-    return {"handler": f"{handler.__module__}:{handler.__qualname__}", "methods": methods,
-            "public": public, "websocket": issubclass(handler, WebSocketHandler)}
+    return {
+        "handler": f"{handler.__module__}:{handler.__qualname__}",
+        "methods": methods,
+        "public": public,
+        "websocket": issubclass(handler, WebSocketHandler),
+    }
 
 
 def build(kind: str, argv: list[str]):

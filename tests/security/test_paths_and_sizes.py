@@ -1,5 +1,6 @@
 """Path traversal on the contents/files proxies and on mount points is refused; oversized
 request bodies get 413 with a message (limits: docs/openapi.yaml)."""
+
 from __future__ import annotations
 
 import http.client
@@ -14,7 +15,9 @@ MiB = 1 << 20
 SECRET_FILE_TEXT = "outside-the-workspace-"
 
 
-def raw_request(url: str, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[int, bytes]:
+def raw_request(
+    url: str, method: str, path: str, headers: dict, body: bytes = b""
+) -> tuple[int, bytes]:
     """http.client sends the path exactly as given (no dot-segment normalisation)."""
     u = urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
@@ -40,22 +43,36 @@ def outside(sec_env):
 
 
 TRAVERSALS = [
-    "../secret.txt", "../../etc/passwd", "..%2Fsecret.txt", "..%2f..%2fetc%2fpasswd",
-    "%2e%2e/secret.txt", "%2E%2E%2Fsecret.txt", "%252e%252e%252fsecret.txt", "./../secret.txt",
-    "sub/../../secret.txt", "..\\secret.txt", "..%5csecret.txt", "%2e%2e%5csecret.txt",
-    "/../secret.txt", "//etc/passwd", "%2fetc%2fpasswd",
+    "../secret.txt",
+    "../../etc/passwd",
+    "..%2Fsecret.txt",
+    "..%2f..%2fetc%2fpasswd",
+    "%2e%2e/secret.txt",
+    "%2E%2E%2Fsecret.txt",
+    "%252e%252e%252fsecret.txt",
+    "./../secret.txt",
+    "sub/../../secret.txt",
+    "..\\secret.txt",
+    "..%5csecret.txt",
+    "%2e%2e%5csecret.txt",
+    "/../secret.txt",
+    "//etc/passwd",
+    "%2fetc%2fpasswd",
 ]
 
 
 @pytest.mark.parametrize("kind", ["contents", "files"])
 def test_traversal_on_server_proxies(sec_env, outside, kind):
     server = sec_env["server"]
-    ok, body = raw_request(server.url, "GET", f"/accel/runtimes/a/{kind}/inside.txt", server.headers)
+    ok, body = raw_request(
+        server.url, "GET", f"/accel/runtimes/a/{kind}/inside.txt", server.headers
+    )
     assert ok == 200 and b"inside" in body  # the proxy works for a plain path
     for t in TRAVERSALS:
         for method in ("GET", "DELETE") if kind == "contents" else ("GET",):
-            status, body = raw_request(server.url, method, f"/accel/runtimes/a/{kind}/{t}",
-                                       server.headers)
+            status, body = raw_request(
+                server.url, method, f"/accel/runtimes/a/{kind}/{t}", server.headers
+            )
             assert status in (400, 403, 404), (t, method, status, body[:300])
             assert SECRET_FILE_TEXT.encode() not in body and b"root:" not in body, (t, body[:300])
             assert body.strip(), (t, method, status)  # says why (the runtime's own message)
@@ -71,10 +88,20 @@ def test_traversal_on_gateway_contents(sec_env, outside):
             assert SECRET_FILE_TEXT.encode() not in body and b"root:" not in body
 
 
-@pytest.mark.parametrize("mount_point", [
-    "../escape", "../../etc", "drive/../../escape", "/etc", "/tmp", ".", "link-out/x",
-    "link-out", "drive/../../../escape",
-])
+@pytest.mark.parametrize(
+    "mount_point",
+    [
+        "../escape",
+        "../../etc",
+        "drive/../../escape",
+        "/etc",
+        "/tmp",
+        ".",
+        "link-out/x",
+        "link-out",
+        "drive/../../../escape",
+    ],
+)
 def test_mount_point_traversal_refused(sec_env, tmp_path, mount_point):
     gw, server = sec_env["gw"], sec_env["server"]
     link = gw.root / "link-out"
@@ -93,13 +120,18 @@ def test_mount_point_traversal_refused(sec_env, tmp_path, mount_point):
 def test_oversized_json_bodies_get_413(sec_env):
     gw, server = sec_env["gw"], sec_env["server"]
     big = json.dumps({"name": "x", "pad": "x" * (2 * MiB)}).encode()
-    cases = [(server, "POST", "/accel/runtimes"), (server, "POST", "/accel/runtimes/a/mounts"),
-             (server, "POST", "/accel/kernels/00000000-0000-0000-0000-000000000000/keepalive"),
-             (gw, "POST", "/api/accel/mounts"), (gw, "POST", "/api/kernels"),
-             (gw, "POST", "/api/accel/kernels/00000000-0000-0000-0000-000000000000/keepalive")]
+    cases = [
+        (server, "POST", "/accel/runtimes"),
+        (server, "POST", "/accel/runtimes/a/mounts"),
+        (server, "POST", "/accel/kernels/00000000-0000-0000-0000-000000000000/keepalive"),
+        (gw, "POST", "/api/accel/mounts"),
+        (gw, "POST", "/api/kernels"),
+        (gw, "POST", "/api/accel/kernels/00000000-0000-0000-0000-000000000000/keepalive"),
+    ]
     for proc, method, path in cases:
-        status, body = raw_request(proc.url, method, path,
-                                   {**proc.headers, "Content-Type": "application/json"}, big)
+        status, body = raw_request(
+            proc.url, method, path, {**proc.headers, "Content-Type": "application/json"}, big
+        )
         assert status == 413, (path, status, body[:300])
         assert "limit" in json.loads(body)["message"], body[:300]
     # just under the limit is not refused for its size
@@ -112,25 +144,41 @@ def test_oversized_contents_upload_gets_413_before_the_body(sec_env):
     server = sec_env["server"]
     u = urlsplit(server.url)
     with socket.create_connection((u.hostname, u.port), timeout=15) as s:
-        s.sendall((f"PUT /accel/runtimes/a/contents/big.ipynb HTTP/1.1\r\nHost: {u.netloc}\r\n"
-                   f"Authorization: token {server.token}\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {300 * MiB}\r\n\r\n").encode() + b'{"type": "file", ')
+        s.sendall(
+            (
+                f"PUT /accel/runtimes/a/contents/big.ipynb HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                f"Authorization: token {server.token}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {300 * MiB}\r\n\r\n"
+            ).encode()
+            + b'{"type": "file", '
+        )
         head = s.recv(65536).decode(errors="replace")
     assert head.startswith("HTTP/1.1 413"), head[:500]
     assert "over the" in head and "limit" in head, head[-500:]
     assert not (sec_env["gw"].root / "big.ipynb").exists()
     # a normal save through the same proxy still works
-    r = server.api("PUT", "/accel/runtimes/a/contents/small.txt",
-                   json={"type": "file", "format": "text", "content": "hi"})
+    r = server.api(
+        "PUT",
+        "/accel/runtimes/a/contents/small.txt",
+        json={"type": "file", "format": "text", "content": "hi"},
+    )
     assert r.status_code in (200, 201), r.text
 
 
 def test_mounts_proxy_stays_under_mounts(sec_env):
     """/accel/runtimes/a/mounts/<rest> never reaches another gateway route."""
     server = sec_env["server"]
-    for rest in ("/../../kernels", "/..%2f..%2fkernels", "/%2e%2e/%2e%2e/kernels", "/../runtime",
-                 "/..%2F..%2F..%2Fapi%2Fkernels", "/remotes/../../kernels"):
-        status, body = raw_request(server.url, "GET", "/accel/runtimes/a/mounts" + rest, server.headers)
+    for rest in (
+        "/../../kernels",
+        "/..%2f..%2fkernels",
+        "/%2e%2e/%2e%2e/kernels",
+        "/../runtime",
+        "/..%2F..%2F..%2Fapi%2Fkernels",
+        "/remotes/../../kernels",
+    ):
+        status, body = raw_request(
+            server.url, "GET", "/accel/runtimes/a/mounts" + rest, server.headers
+        )
         assert status in (400, 403, 404), (rest, status, body[:300])
         assert b"execution_state" not in body and b"cpu_count" not in body, (rest, body[:300])
 
@@ -146,8 +194,12 @@ def test_chunked_upload_past_the_cap_is_cut_off(sec_env):
         yield b'"}'
 
     try:
-        r = requests.put(server.url + "/accel/runtimes/a/contents/chunked.txt", data=body(),
-                         headers={**server.headers, "Content-Type": "application/json"}, timeout=60)
+        r = requests.put(
+            server.url + "/accel/runtimes/a/contents/chunked.txt",
+            data=body(),
+            headers={**server.headers, "Content-Type": "application/json"},
+            timeout=60,
+        )
         assert r.status_code in (400, 413), r.text[:300]
     except requests.ConnectionError:
         pass  # the server closed the connection while the body was still being sent

@@ -1,6 +1,7 @@
 """TLS to a gateway whose certificate is signed by a private CA: a runtime configured with that CA
 (`ca_certs`) works end to end (a cell runs through the server); without it the runtime is refused
 with a clear unhealthy error."""
+
 from __future__ import annotations
 
 import requests
@@ -17,13 +18,17 @@ def test_private_ca(tmp_path):
     server = None
     try:
         assert gw.url.startswith("https://")
-        r = requests.get(gw.url + "/api/accel/runtime", headers=gw.headers, verify=str(pki["ca"]),
-                         timeout=10)
+        r = requests.get(
+            gw.url + "/api/accel/runtime", headers=gw.headers, verify=str(pki["ca"]), timeout=10
+        )
         assert r.status_code == 200
-        server = server_with(tmp_path / "server", [
-            {"name": "with-ca", "url": gw.url, "token": gw.token, "ca_certs": str(pki["ca"])},
-            {"name": "no-ca", "url": gw.url, "token": gw.token},
-        ])
+        server = server_with(
+            tmp_path / "server",
+            [
+                {"name": "with-ca", "url": gw.url, "token": gw.token, "ca_certs": str(pki["ca"])},
+                {"name": "no-ca", "url": gw.url, "token": gw.token},
+            ],
+        )
         rts = {rt["name"]: rt for rt in server.api("GET", "/accel/runtimes").json()}
         assert rts["with-ca"]["healthy"], rts["with-ca"]
         bad = rts["no-ca"]
@@ -31,7 +36,9 @@ def test_private_ca(tmp_path):
         assert "certificate" in (bad["error"] or "").lower(), bad["error"]
 
         specs = server.api("GET", "/api/kernelspecs").json()["kernelspecs"]
-        assert "accel--with-ca--python3" in specs and not any(s.startswith("accel--no-ca--") for s in specs)
+        assert "accel--with-ca--python3" in specs and not any(
+            s.startswith("accel--no-ca--") for s in specs
+        )
         session = start_session(server, "accel--with-ca--python3", "tls.ipynb")
         kid = session["kernel"]["id"]
         with KernelClient(server.url, kid, server.token, timeout=60, protocol="auto") as kc:

@@ -1,5 +1,6 @@
 """Malformed websocket messages to kernel channels (server relay and gateway) and metrics streams:
 the socket may answer with an error or close, the process never dies, and a fresh client works."""
+
 from __future__ import annotations
 
 import json
@@ -10,23 +11,49 @@ import websocket
 
 from tests.support.kernel_ws import V1, KernelClient
 
-GARBAGE_TEXT = ["garbage", "", "{", "[]", "null", "42", '{"header": 5}',
-                '{"header": {}, "parent_header": [], "content": "x", "channel": "shell"}',
-                '{"header": {"msg_type": "execute_request"}, "channel": "nope"}',
-                json.dumps({"channel": "shell", "header": {"msg_id": "x", "msg_type": "kernel_info_request",
-                                                           "session": 1, "username": None}}),
-                "\udcff".encode("utf-8", "surrogatepass").decode("latin-1")]
-GARBAGE_BINARY = [b"", b"\x01", b"\x05\x00\x00\x00",  # truncated offset table
-                  struct.pack("<Q", 3) + struct.pack("<Q", 1 << 40) * 3,  # offsets past the end
-                  struct.pack("<Q", 2) + struct.pack("<QQ", 24, 16) + b"shell",  # decreasing
-                  struct.pack("<Q", 6) + struct.pack("<Q", 56) * 6 + b"shell",  # empty parts
-                  b"\xff" * 64, bytes(range(256)), b"\x00" * (12 << 20)]  # over a 10 MiB cap
+GARBAGE_TEXT = [
+    "garbage",
+    "",
+    "{",
+    "[]",
+    "null",
+    "42",
+    '{"header": 5}',
+    '{"header": {}, "parent_header": [], "content": "x", "channel": "shell"}',
+    '{"header": {"msg_type": "execute_request"}, "channel": "nope"}',
+    json.dumps(
+        {
+            "channel": "shell",
+            "header": {
+                "msg_id": "x",
+                "msg_type": "kernel_info_request",
+                "session": 1,
+                "username": None,
+            },
+        }
+    ),
+    "\udcff".encode("utf-8", "surrogatepass").decode("latin-1"),
+]
+GARBAGE_BINARY = [
+    b"",
+    b"\x01",
+    b"\x05\x00\x00\x00",  # truncated offset table
+    struct.pack("<Q", 3) + struct.pack("<Q", 1 << 40) * 3,  # offsets past the end
+    struct.pack("<Q", 2) + struct.pack("<QQ", 24, 16) + b"shell",  # decreasing
+    struct.pack("<Q", 6) + struct.pack("<Q", 56) * 6 + b"shell",  # empty parts
+    b"\xff" * 64,
+    bytes(range(256)),
+    b"\x00" * (12 << 20),
+]  # over a 10 MiB cap
 
 
 def _ws(url: str, token: str, subprotocols=None):
-    return websocket.create_connection(url.replace("http", "ws", 1),
-                                       header=[f"Authorization: token {token}"], timeout=10,
-                                       subprotocols=subprotocols)
+    return websocket.create_connection(
+        url.replace("http", "ws", 1),
+        header=[f"Authorization: token {token}"],
+        timeout=10,
+        subprotocols=subprotocols,
+    )
 
 
 def _blast(ws) -> None:

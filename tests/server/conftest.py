@@ -1,5 +1,6 @@
 """Real processes for the server-extension tests: gateways, a stock kernel gateway and
 jupyter_server with jupyterlab_accel, configured through a JSON config file in tmp."""
+
 from __future__ import annotations
 
 import json
@@ -13,14 +14,22 @@ import requests
 from tests.support.procs import start_gateway, start_server, start_stock_gateway
 
 
-
-def server_with(workdir: Path, runtimes: list[dict], *, embedded: bool = False, env=None,
-                extra: dict | None = None, token: str | None = None):
+def server_with(
+    workdir: Path,
+    runtimes: list[dict],
+    *,
+    embedded: bool = False,
+    env=None,
+    extra: dict | None = None,
+    token: str | None = None,
+):
     """jupyter_server + jupyterlab_accel; state dir and config in workdir."""
     workdir.mkdir(parents=True, exist_ok=True)
-    cfg = {"RuntimeRegistry": {"runtimes": runtimes},
-           "AccelState": {"state_dir": str(workdir / "state")},
-           "EmbeddedGateway": {"enabled": embedded}}
+    cfg = {
+        "RuntimeRegistry": {"runtimes": runtimes},
+        "AccelState": {"state_dir": str(workdir / "state")},
+        "EmbeddedGateway": {"enabled": embedded},
+    }
     for section, values in (extra or {}).items():
         cfg.setdefault(section, {}).update(values)
     cfg_file = workdir / "accel_config.json"
@@ -36,8 +45,11 @@ def is_descendant(pid: int, ancestor: int) -> bool:
 
 
 def start_session(server, kernel_name: str, path: str = "nb.ipynb") -> dict:
-    r = server.api("POST", "/api/sessions", json={"path": path, "type": "notebook",
-                                                  "name": path, "kernel": {"name": kernel_name}})
+    r = server.api(
+        "POST",
+        "/api/sessions",
+        json={"path": path, "type": "notebook", "name": path, "kernel": {"name": kernel_name}},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -48,19 +60,29 @@ def env3(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("env3")
     procs = []
     try:
-        a = start_gateway(tmp / "a"); procs.append(a)
-        b = start_gateway(tmp / "b"); procs.append(b)
-        stock = start_stock_gateway(tmp / "stock"); procs.append(stock)
+        a = start_gateway(tmp / "a")
+        procs.append(a)
+        b = start_gateway(tmp / "b")
+        procs.append(b)
+        stock = start_stock_gateway(tmp / "stock")
+        procs.append(stock)
         # a runtime that speaks only the legacy JSON websocket protocol
-        legacy = start_gateway(tmp / "legacy", "--ZMQChannelsWebsocketConnection.kernel_ws_protocol=")
+        legacy = start_gateway(
+            tmp / "legacy", "--ZMQChannelsWebsocketConnection.kernel_ws_protocol="
+        )
         procs.append(legacy)
         env = {"ACCEL_TEST_A_TOKEN": a.token}
         token_file = tmp / "b.token"
         token_file.write_text(b.token)
         os.chmod(token_file, 0o600)
         runtimes = [
-            {"name": "a", "display_name": "A box", "url": a.url, "token_env": "ACCEL_TEST_A_TOKEN",
-             "price_per_hour": 3.6},
+            {
+                "name": "a",
+                "display_name": "A box",
+                "url": a.url,
+                "token_env": "ACCEL_TEST_A_TOKEN",
+                "price_per_hour": 3.6,
+            },
             {"name": "b", "display_name": "B box", "url": b.url, "token_file": str(token_file)},
             {"name": "stock", "display_name": "Stock KG", "url": stock.url, "token": stock.token},
             {"name": "legacy", "url": legacy.url, "token": legacy.token},

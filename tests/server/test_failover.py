@@ -1,5 +1,6 @@
 """One runtime dies or hangs: the listing stays fast, it is reported unhealthy within 5 s, the
 others keep working. The embedded runtime works with zero configuration."""
+
 import json
 import os
 import socket
@@ -23,11 +24,14 @@ def test_dead_and_hung_runtimes(tmp_path):
     hung.bind(("127.0.0.1", 0))
     hung.listen(16)
     hung_url = f"http://127.0.0.1:{hung.getsockname()[1]}"
-    server = server_with(tmp_path / "s", [
-        {"name": "x", "url": x.url, "token": x.token},
-        {"name": "y", "url": y.url, "token": y.token},
-        {"name": "hung", "url": hung_url, "token": "t"},
-    ])
+    server = server_with(
+        tmp_path / "s",
+        [
+            {"name": "x", "url": x.url, "token": x.token},
+            {"name": "y", "url": y.url, "token": y.token},
+            {"name": "hung", "url": hung_url, "token": "t"},
+        ],
+    )
     try:
         s = start_session(server, "accel--y--python3", "y.ipynb")
         kid = s["kernel"]["id"]
@@ -79,17 +83,26 @@ def test_embedded_runtime_zero_config(tmp_path):
         local = rts[0]
         assert local["healthy"] and local["embedded"] and local["display_name"] == "This machine"
         assert local["url"].startswith("http://127.0.0.1:")
-        gw = [p for p in psutil.Process(server.pid).children() if "accel_gateway" in " ".join(p.cmdline())]
+        gw = [
+            p
+            for p in psutil.Process(server.pid).children()
+            if "accel_gateway" in " ".join(p.cmdline())
+        ]
         assert len(gw) == 1
-        assert not any(local_token in " ".join(gw[0].cmdline()) for local_token in ("token", "TOKEN"))
+        assert not any(
+            local_token in " ".join(gw[0].cmdline()) for local_token in ("token", "TOKEN")
+        )
         token = gw[0].environ()["JUPYTER_TOKEN"]  # generated, handed over in the environment
         assert len(token) >= 32 and token != server.token
-        log = (tmp_path / "state" / "embedded-gateway.log")
+        log = tmp_path / "state" / "embedded-gateway.log"
         assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
         specs = get_json(server, "/api/kernelspecs")["kernelspecs"]
         assert token not in json.dumps(specs) + json.dumps(get_json(server, "/accel/runtimes"))
         assert token not in server.logtext() and token not in log.read_text()
-        assert specs["accel--local--python3"]["spec"]["display_name"] == "Python 3 (ipykernel) · CPU · This machine"
+        assert (
+            specs["accel--local--python3"]["spec"]["display_name"]
+            == "Python 3 (ipykernel) · CPU · This machine"
+        )
         s = start_session(server, "accel--local--python3", "local.ipynb")
         with KernelClient(server.url, s["kernel"]["id"], server.token) as kc:
             pid = int(kc.eval("import os; os.getpid()"))
@@ -99,6 +112,7 @@ def test_embedded_runtime_zero_config(tmp_path):
     finally:
         server.stop()
     # stopped by PID at server shutdown, its kernel with it
-    gone, alive = psutil.wait_procs([psutil.Process(p) for p in (gw_pid, pid) if psutil.pid_exists(p)],
-                                    timeout=10)
+    gone, alive = psutil.wait_procs(
+        [psutil.Process(p) for p in (gw_pid, pid) if psutil.pid_exists(p)], timeout=10
+    )
     assert not alive

@@ -1,5 +1,6 @@
 """The /accel REST API: runtimes (add, remove, validation), metrics (one upstream for many
 watchers), streamed contents/files proxies, sessions across runtimes, keepalive."""
+
 import base64
 import json
 import os
@@ -49,8 +50,11 @@ def test_add_validate_remove_runtime(env3):
     r = server.api("POST", "/accel/runtimes", data=b"{not json")
     assert r.status_code == 400 and "JSON" in r.json()["message"]
 
-    r = server.api("POST", "/accel/runtimes", json={"name": "c", "url": b.url, "token": b.token,
-                                                    "display_name": "C box"})
+    r = server.api(
+        "POST",
+        "/accel/runtimes",
+        json={"name": "c", "url": b.url, "token": b.token, "display_name": "C box"},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["healthy"] and r.json()["removable"] and b.token not in r.text
     state = env3["server"].root.parent / "state" / "runtimes.json"
@@ -75,22 +79,31 @@ def test_add_validate_remove_runtime(env3):
 
 def test_requires_auth(env3):
     url = env3["server"].url
-    for path in ("/accel/runtimes", "/accel/sessions", "/accel/runtimes/a/metrics",
-                 "/accel/runtimes/a/contents/", "/accel/runtimes/a/files/x"):
+    for path in (
+        "/accel/runtimes",
+        "/accel/sessions",
+        "/accel/runtimes/a/metrics",
+        "/accel/runtimes/a/contents/",
+        "/accel/runtimes/a/files/x",
+    ):
         assert requests.get(url + path, timeout=10).status_code in (401, 403), path
     r = requests.put(url + "/accel/runtimes/a/contents/x.txt", data=b"{}", timeout=10)
     assert r.status_code in (401, 403)
     try:
-        websocket.create_connection(url.replace("http", "ws") + "/accel/runtimes/a/metrics/stream",
-                                    timeout=10)
+        websocket.create_connection(
+            url.replace("http", "ws") + "/accel/runtimes/a/metrics/stream", timeout=10
+        )
         raise AssertionError("unauthenticated websocket accepted")
     except websocket.WebSocketBadStatusException as e:
         assert e.status_code in (401, 403)
 
 
 def _upstream_conns(server_pid: int, port: int) -> int:
-    return sum(1 for c in psutil.Process(server_pid).net_connections("tcp")
-               if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+    return sum(
+        1
+        for c in psutil.Process(server_pid).net_connections("tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )
 
 
 def test_metrics_one_upstream_for_many_tabs(env3):
@@ -99,8 +112,12 @@ def test_metrics_one_upstream_for_many_tabs(env3):
     assert "host" in snap and snap["host"]["memory_total"] > 0
     before = _upstream_conns(server.pid, a.port)
     url = server.url.replace("http", "ws") + "/accel/runtimes/a/metrics/stream"
-    tabs = [websocket.create_connection(url, header=[f"Authorization: token {server.token}"],
-                                        timeout=15) for _ in range(3)]
+    tabs = [
+        websocket.create_connection(
+            url, header=[f"Authorization: token {server.token}"], timeout=15
+        )
+        for _ in range(3)
+    ]
     try:
         for ws in tabs:
             sample = json.loads(ws.recv())
@@ -118,7 +135,9 @@ def test_metrics_one_upstream_for_many_tabs(env3):
 def test_contents_proxy(env3):
     server, a = env3["server"], env3["a"]
     base = "/accel/runtimes/a/contents"
-    r = server.api("PUT", base + "/hello.txt", json={"type": "file", "format": "text", "content": "hi"})
+    r = server.api(
+        "PUT", base + "/hello.txt", json={"type": "file", "format": "text", "content": "hi"}
+    )
     assert r.status_code == 201, r.text
     assert (a.root / "hello.txt").read_text() == "hi"
     r = server.api("GET", base + "/hello.txt?content=1")
@@ -127,8 +146,9 @@ def test_contents_proxy(env3):
     assert server.api("GET", "/accel/runtimes/a/files/hello.txt").content == b"hi"
     r = server.api("GET", base + "/missing.txt")
     assert r.status_code == 404
-    r = requests.get(server.url + "/accel/runtimes/a/contents/%2e%2e/etc", headers=server.headers,
-                     timeout=10)
+    r = requests.get(
+        server.url + "/accel/runtimes/a/contents/%2e%2e/etc", headers=server.headers, timeout=10
+    )
     assert r.status_code == 400
     assert server.api("DELETE", base + "/hello.txt").status_code == 204
     assert not (a.root / "hello.txt").exists()
@@ -159,8 +179,12 @@ def test_big_files_stream_through_flat_memory(env3):
         f.truncate(size)
     rss = _PeakRSS(server.pid)
     got = 0
-    with requests.get(server.url + "/accel/runtimes/a/files/big.bin", headers=server.headers,
-                      stream=True, timeout=120) as r:
+    with requests.get(
+        server.url + "/accel/runtimes/a/files/big.bin",
+        headers=server.headers,
+        stream=True,
+        timeout=120,
+    ) as r:
         assert r.status_code == 200
         for chunk in r.iter_content(1 << 20):
             got += len(chunk)
@@ -176,12 +200,16 @@ def test_big_files_stream_through_flat_memory(env3):
     def body():
         yield b'{"type": "file", "format": "base64", "content": "'
         for i in range(0, len(b64), 1 << 20):
-            yield b64[i:i + (1 << 20)]
+            yield b64[i : i + (1 << 20)]
         yield b'"}'
 
     rss = _PeakRSS(server.pid)
-    r = requests.put(server.url + "/accel/runtimes/a/contents/up.bin", data=body(),
-                     headers={**server.headers, "Content-Type": "application/json"}, timeout=120)
+    r = requests.put(
+        server.url + "/accel/runtimes/a/contents/up.bin",
+        data=body(),
+        headers={**server.headers, "Content-Type": "application/json"},
+        timeout=120,
+    )
     growth = rss.growth_mb()
     assert r.status_code == 201, r.text
     assert (a.root / "up.bin").read_bytes() == raw
@@ -192,14 +220,22 @@ def test_big_files_stream_through_flat_memory(env3):
 def test_upload_to_dead_runtime_fails_cleanly(env3):
     server = env3["server"]
     from tests.support.procs import free_port
-    r = server.api("POST", "/accel/runtimes", json={"name": "gone", "url": f"http://127.0.0.1:{free_port()}",
-                                                    "token": "t"})
+
+    r = server.api(
+        "POST",
+        "/accel/runtimes",
+        json={"name": "gone", "url": f"http://127.0.0.1:{free_port()}", "token": "t"},
+    )
     assert r.status_code == 201 and not r.json()["healthy"]
     try:
         t0 = time.monotonic()
         body = (b"x" * (1 << 20) for _ in range(20))
-        r = requests.put(server.url + "/accel/runtimes/gone/contents/f.bin", data=body,
-                         headers=server.headers, timeout=30)
+        r = requests.put(
+            server.url + "/accel/runtimes/gone/contents/f.bin",
+            data=body,
+            headers=server.headers,
+            timeout=30,
+        )
         assert r.status_code == 502 and "unreachable" in r.json()["message"]
         assert time.monotonic() - t0 < 10
         r = server.api("GET", "/accel/runtimes/gone/files/f.bin")

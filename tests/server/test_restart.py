@@ -1,4 +1,5 @@
 """A restarted server re-attaches to remote kernels still running, sessions included."""
+
 import json
 import os
 import stat
@@ -28,11 +29,14 @@ def test_restart_reattaches_with_state(tmp_path):
         assert json.loads((state / "kernels.json").read_text())[kid]["runtime"] == "gw"
         server.stop()
 
-        assert kid in [k["id"] for k in gw.api("GET", "/api/kernels").json()], \
+        assert kid in [k["id"] for k in gw.api("GET", "/api/kernels").json()], (
             "remote kernels outlive the server"
+        )
         server = server_with(tmp_path / "s", runtimes)
         sessions = get_json(server, "/api/sessions")
-        assert [(x["id"], x["path"], x["kernel"]["id"]) for x in sessions] == [(s["id"], "keep.ipynb", kid)]
+        assert [(x["id"], x["path"], x["kernel"]["id"]) for x in sessions] == [
+            (s["id"], "keep.ipynb", kid)
+        ]
         assert local["id"] not in [x["id"] for x in sessions]
         assert get_json(server, f"/api/kernels/{kid}")["name"] == "accel--gw--python3"
         with KernelClient(server.url, kid, server.token, protocol="v1") as kc:

@@ -1,5 +1,6 @@
 """Kernels routed to their runtime: namespaced specs, sessions, change runtime type (PATCH),
 stock gateways, plain standard clients, large outputs through the relay."""
+
 import threading
 import time
 
@@ -42,7 +43,9 @@ def test_session_moves_between_runtimes_with_patch(env3):
         pid_a = int(kc.eval(PID))
     assert is_descendant(pid_a, a.pid), "the cell ran under runtime a's gateway"
 
-    r = server.api("PATCH", f"/api/sessions/{s['id']}", json={"kernel": {"name": "accel--b--python3"}})
+    r = server.api(
+        "PATCH", f"/api/sessions/{s['id']}", json={"kernel": {"name": "accel--b--python3"}}
+    )
     assert r.status_code == 200, r.text
     moved = r.json()
     assert moved["id"] == s["id"] and moved["path"] == "move.ipynb"
@@ -82,7 +85,12 @@ def test_cell_on_stock_gateway(env3):
     # listed although stock Kernel Gateway forbids listing its kernels
     assert kid in [k["id"] for k in get_json(server, "/api/kernels")]
     row = {r["kernel_id"]: r for r in get_json(server, "/accel/sessions")}[kid]
-    assert (row["runtime"], row["session_id"], row["expires_at"], row["cost"]) == ("stock", s["id"], None, None)
+    assert (row["runtime"], row["session_id"], row["expires_at"], row["cost"]) == (
+        "stock",
+        s["id"],
+        None,
+        None,
+    )
     # /api/accel features answer cleanly on a stock gateway
     r = server.api("GET", "/accel/runtimes/stock/metrics")
     assert r.status_code == 501 and r.json()["message"] == "not supported by this runtime"
@@ -98,7 +106,9 @@ def test_interrupt_reaches_the_remote_kernel(env3):
     result = {}
     try:
         with KernelClient(server.url, kid, server.token) as kc:
-            t = threading.Thread(target=lambda: result.update(kc.execute("import time; time.sleep(60)")))
+            t = threading.Thread(
+                target=lambda: result.update(kc.execute("import time; time.sleep(60)"))
+            )
             t.start()
             time.sleep(1.5)
             assert server.api("POST", f"/api/kernels/{kid}/interrupt").status_code == 204
@@ -151,7 +161,9 @@ def test_both_legs_always_speak_the_same_protocol(env3):
     (no subprotocol): frames are never converted."""
     server = env3["server"]
     for runtime, v1 in (("a", True), ("legacy", False)):
-        kid = server.api("POST", "/api/kernels", json={"name": f"accel--{runtime}--python3"}).json()["id"]
+        kid = server.api(
+            "POST", "/api/kernels", json={"name": f"accel--{runtime}--python3"}
+        ).json()["id"]
         try:
             with KernelClient(server.url, kid, server.token, protocol="auto") as kc:
                 assert kc.v1 is v1, runtime
@@ -168,8 +180,7 @@ def test_50mb_output_arrives_whole(env3, protocol):
     r = server.api("POST", "/api/kernels", json={"name": "accel--a--python3"})
     kid = r.json()["id"]
     size = 50 * 1000 * 1000
-    code = ("from IPython.display import display\n"
-            f"display({{'text/plain': 'x' * {size}}}, raw=True)")
+    code = f"from IPython.display import display\ndisplay({{'text/plain': 'x' * {size}}}, raw=True)"
     try:
         with KernelClient(server.url, kid, server.token, timeout=120, protocol=protocol) as kc:
             res = kc.execute(code, timeout=120)

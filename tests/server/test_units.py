@@ -1,4 +1,5 @@
 """Routing logic apart from HTTP: names, URLs, labels, cost, registry persistence."""
+
 import json
 import os
 import stat
@@ -13,8 +14,9 @@ from jupyterlab_accel.runtime import Runtime, RuntimeError_, accelerator_label, 
 from jupyterlab_accel.runtimes import RuntimeRegistry
 
 
-@pytest.mark.parametrize("rt,spec", [("a", "python3"), ("lab-box", "python3"),
-                                     ("x1", "my--odd--spec"), ("gpu-2", "ir")])
+@pytest.mark.parametrize(
+    "rt,spec", [("a", "python3"), ("lab-box", "python3"), ("x1", "my--odd--spec"), ("gpu-2", "ir")]
+)
 def test_names_round_trip(rt, spec):
     assert parse_name(remote_name(rt, spec)) == (rt, spec)
 
@@ -40,14 +42,27 @@ def test_urls():
 def test_accelerator_labels_and_display_name():
     assert accelerator_label(None) is None
     assert accelerator_label({"accelerator": "none"}) == "CPU"
-    h100 = {"accelerator": "gpu", "shape": "standard",
-            "devices": [{"name": "NVIDIA H100 80GB HBM3"}]}
+    h100 = {
+        "accelerator": "gpu",
+        "shape": "standard",
+        "devices": [{"name": "NVIDIA H100 80GB HBM3"}],
+    }
     assert accelerator_label(h100) == "GPU H100"
-    assert accelerator_label({"accelerator": "gpu", "devices": [{"name": "NVIDIA A100"}] * 2}) == "GPU 2×A100"
+    assert (
+        accelerator_label({"accelerator": "gpu", "devices": [{"name": "NVIDIA A100"}] * 2})
+        == "GPU 2×A100"
+    )
     rt = Runtime("lab-box", "http://127.0.0.1:1")
     rt.info = h100
-    m = namespaced_model(rt, "python3", {"spec": {"display_name": "Python 3", "metadata": {}},
-                                         "resources": {"logo-64x64": "/kernelspecs/python3/logo-64x64.png"}}, "/")
+    m = namespaced_model(
+        rt,
+        "python3",
+        {
+            "spec": {"display_name": "Python 3", "metadata": {}},
+            "resources": {"logo-64x64": "/kernelspecs/python3/logo-64x64.png"},
+        },
+        "/",
+    )
     assert m["name"] == "accel--lab-box--python3"
     assert m["spec"]["display_name"] == "Python 3 · GPU H100 · lab-box"
     assert m["spec"]["metadata"]["accel"]["accelerator"] == "gpu"
@@ -64,16 +79,29 @@ def test_token_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("T_ENV", "from-env")
     f = tmp_path / "tok"
     f.write_text("from-file\n")
-    assert Runtime("a", "http://h:1", token_env="T_ENV").headers() == {"Authorization": "token from-env"}
-    assert Runtime("a", "http://h:1", token_file=str(f)).headers() == {"Authorization": "token from-file"}
+    assert Runtime("a", "http://h:1", token_env="T_ENV").headers() == {
+        "Authorization": "token from-env"
+    }
+    assert Runtime("a", "http://h:1", token_file=str(f)).headers() == {
+        "Authorization": "token from-file"
+    }
     rt = Runtime("a", "http://h:1", token="secret")
     assert "secret" not in json.dumps(rt.public_model())
 
 
 def test_registry_persists_user_runtimes_0600(tmp_path):
-    cfg = Config({"AccelState": {"state_dir": str(tmp_path)}, "EmbeddedGateway": {"enabled": False},
-                  "RuntimeRegistry": {"runtimes": [{"name": "conf", "url": "http://h:1"},
-                                                   {"name": "bad name", "url": "http://h:1"}]}})
+    cfg = Config(
+        {
+            "AccelState": {"state_dir": str(tmp_path)},
+            "EmbeddedGateway": {"enabled": False},
+            "RuntimeRegistry": {
+                "runtimes": [
+                    {"name": "conf", "url": "http://h:1"},
+                    {"name": "bad name", "url": "http://h:1"},
+                ]
+            },
+        }
+    )
     reg = RuntimeRegistry(config=cfg)
     assert [r.name for r in reg.all()] == ["conf"]  # the invalid one is logged and skipped
     reg.add_user_runtime({"name": "mine", "url": "http://h:2", "token": "tok"})

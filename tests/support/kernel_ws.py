@@ -1,4 +1,5 @@
 """A plain Jupyter websocket client (legacy JSON protocol), as any standard client speaks it."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,19 @@ V1 = "v1.kernel.websocket.jupyter.org"
 
 def _msg(msg_type: str, content: dict, session: str) -> dict:
     return {
-        "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "test",
-                   "session": session, "date": "", "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "content": content, "channel": "shell", "buffers": [],
+        "header": {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": msg_type,
+            "username": "test",
+            "session": session,
+            "date": "",
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": content,
+        "channel": "shell",
+        "buffers": [],
     }
 
 
@@ -29,16 +40,30 @@ class KernelClient:
     "auto" (v1 where the server accepts it, else json, as JupyterLab does).
     """
 
-    def __init__(self, base_url: str, kernel_id: str, token: str, timeout: float = 60,
-                 protocol: str = "json", session: str | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        kernel_id: str,
+        token: str,
+        timeout: float = 60,
+        protocol: str = "json",
+        session: str | None = None,
+    ):
         # Reconnecting with the same session id gets what the runtime kept for it.
         self.session = session or uuid.uuid4().hex
-        ws_url = base_url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
+        ws_url = (
+            base_url.replace("http", "ws", 1)
+            + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
+        )
 
         def connect(subprotocols):
             return websocket.create_connection(
-                ws_url, header=[f"Authorization: token {token}"], timeout=timeout,
-                enable_multithread=True, subprotocols=subprotocols)
+                ws_url,
+                header=[f"Authorization: token {token}"],
+                timeout=timeout,
+                enable_multithread=True,
+                subprotocols=subprotocols,
+            )
 
         if protocol == "auto":
             try:
@@ -65,7 +90,10 @@ class KernelClient:
 
     def send(self, msg: dict) -> None:
         if self.v1:
-            parts = [json.dumps(msg[k]).encode() for k in ("header", "parent_header", "metadata", "content")]
+            parts = [
+                json.dumps(msg[k]).encode()
+                for k in ("header", "parent_header", "metadata", "content")
+            ]
             self.ws.send_binary(serialize_msg_to_ws_v1(parts, msg["channel"]))
         else:
             self.ws.send(json.dumps(msg))
@@ -78,14 +106,29 @@ class KernelClient:
             return json.loads(data)
         channel, parts = deserialize_msg_from_ws_v1(data)
         header, parent, metadata, content = (json.loads(p) for p in parts[:4])
-        return {"channel": channel, "header": header, "parent_header": parent,
-                "metadata": metadata, "content": content, "buffers": parts[4:]}
+        return {
+            "channel": channel,
+            "header": header,
+            "parent_header": parent,
+            "metadata": metadata,
+            "content": content,
+            "buffers": parts[4:],
+        }
 
     def execute(self, code: str, timeout: float = 60, on_message=None) -> dict:
         """Run code; return {'reply', 'stdout', 'stderr', 'outputs', 'messages'} once idle."""
-        req = _msg("execute_request", {"code": code, "silent": False, "store_history": True,
-                                       "user_expressions": {}, "allow_stdin": False,
-                                       "stop_on_error": True}, self.session)
+        req = _msg(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+            self.session,
+        )
         msg_id = req["header"]["msg_id"]
         self.send(req)
         result = {"reply": None, "stdout": [], "stderr": [], "outputs": [], "messages": []}
@@ -94,7 +137,9 @@ class KernelClient:
         while not (idle and result["reply"] is not None):
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no reply within {timeout}s; last: {str(result['messages'][-3:])[:2000]}")
+                raise TimeoutError(
+                    f"no reply within {timeout}s; last: {str(result['messages'][-3:])[:2000]}"
+                )
             # Short reads: websocket-client answers server pings inside recv(), so one read
             # with the whole deadline can outlive it (jupyter_server pings every 30 s).
             self.ws.settimeout(min(left, 5.0))

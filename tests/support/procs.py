@@ -1,4 +1,5 @@
 """Real processes on 127.0.0.1 for tests and benchmarks: gateways, servers. Stopped by PID."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, headers: dict | None = None, timeout: float = 30, proc=None,
-              verify=True) -> None:
+def wait_http(
+    url: str, headers: dict | None = None, timeout: float = 30, proc=None, verify=True
+) -> None:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -103,12 +105,25 @@ def _env(token: str, extra_env: dict | None) -> dict:
     return env
 
 
-def launch(what: str, cmd: list[str], env: dict, workdir: Path, log: Path, url: str, token: str,
-           root: Path, port: int, ready_path: str, timeout: float, verify: bool = True) -> Proc:
+def launch(
+    what: str,
+    cmd: list[str],
+    env: dict,
+    workdir: Path,
+    log: Path,
+    url: str,
+    token: str,
+    root: Path,
+    port: int,
+    ready_path: str,
+    timeout: float,
+    verify: bool = True,
+) -> Proc:
     """Start cmd in its own process group, logging to log; return once ready_path answers."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True
+        )
     p = Proc(url, token, proc, root, log, port)
     try:
         wait_http(url + ready_path, p.headers, timeout, proc, verify=verify)
@@ -118,43 +133,116 @@ def launch(what: str, cmd: list[str], env: dict, workdir: Path, log: Path, url: 
     return p
 
 
-def start_gateway(workdir: Path, *args: str, token: str | None = None, env: dict | None = None,
-                  port: int | None = None, timeout: float = 60) -> Proc:
+def start_gateway(
+    workdir: Path,
+    *args: str,
+    token: str | None = None,
+    env: dict | None = None,
+    port: int | None = None,
+    timeout: float = 60,
+) -> Proc:
     """Our gateway (`python -m accel_gateway`) with its workspace under workdir."""
     token = token or secrets.token_hex(16)
     port = port or free_port()
     workspace = workdir / "workspace"
     workspace.mkdir(parents=True, exist_ok=True)
     log = workdir / f"gateway-{port}.log"
-    cmd = [sys.executable, "-m", "accel_gateway", "--ip=127.0.0.1", f"--port={port}",
-           f"--workspace={workspace}", f"--ServerApp.runtime_dir={workdir / 'runtime'}", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accel_gateway",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--workspace={workspace}",
+        f"--ServerApp.runtime_dir={workdir / 'runtime'}",
+        *args,
+    ]
     tls = any(a.startswith("--certfile") for a in args)  # https with the given certificate
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    return launch("gateway", cmd, _env(token, env), workdir, log, url, token, workspace, port,
-                  "/api/kernelspecs", timeout, verify=not tls)
+    return launch(
+        "gateway",
+        cmd,
+        _env(token, env),
+        workdir,
+        log,
+        url,
+        token,
+        workspace,
+        port,
+        "/api/kernelspecs",
+        timeout,
+        verify=not tls,
+    )
 
 
-def start_stock_gateway(workdir: Path, *args: str, token: str | None = None, timeout: float = 60) -> Proc:
+def start_stock_gateway(
+    workdir: Path, *args: str, token: str | None = None, timeout: float = 60
+) -> Proc:
     """The stock jupyter-kernel-gateway, for side-by-side and compatibility tests."""
     token = token or secrets.token_hex(16)
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"stock-kg-{port}.log"
-    cmd = [sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1",
-           f"--KernelGatewayApp.port={port}", "--KernelGatewayApp.allow_origin=*", *args]
-    return launch("stock gateway", cmd, _env(token, {"KG_AUTH_TOKEN": token}), workdir, log,
-                  f"http://127.0.0.1:{port}", token, workdir, port, "/api/kernelspecs", timeout)
+    cmd = [
+        sys.executable,
+        "-m",
+        "kernel_gateway",
+        "--KernelGatewayApp.ip=127.0.0.1",
+        f"--KernelGatewayApp.port={port}",
+        "--KernelGatewayApp.allow_origin=*",
+        *args,
+    ]
+    return launch(
+        "stock gateway",
+        cmd,
+        _env(token, {"KG_AUTH_TOKEN": token}),
+        workdir,
+        log,
+        f"http://127.0.0.1:{port}",
+        token,
+        workdir,
+        port,
+        "/api/kernelspecs",
+        timeout,
+    )
 
 
-def start_server(workdir: Path, *args: str, token: str | None = None, env: dict | None = None,
-                 app: str = "jupyter_server", timeout: float = 60, port: int | None = None) -> Proc:
+def start_server(
+    workdir: Path,
+    *args: str,
+    token: str | None = None,
+    env: dict | None = None,
+    app: str = "jupyter_server",
+    timeout: float = 60,
+    port: int | None = None,
+) -> Proc:
     """A real jupyter_server (or `app`='jupyterlab') process on loopback, rooted at workdir/root."""
     token = token or secrets.token_hex(16)
     port = port or free_port()
     root = workdir / "root"
     root.mkdir(parents=True, exist_ok=True)
     log = workdir / f"server-{port}.log"
-    cmd = [sys.executable, "-m", app, "--ip=127.0.0.1", f"--port={port}", "--no-browser",
-           f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True", *args]
-    return launch("server", cmd, _env(token, env), workdir, log, f"http://127.0.0.1:{port}",
-                  token, root, port, "/api/status", timeout)
+    cmd = [
+        sys.executable,
+        "-m",
+        app,
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--no-browser",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_root=True",
+        *args,
+    ]
+    return launch(
+        "server",
+        cmd,
+        _env(token, env),
+        workdir,
+        log,
+        f"http://127.0.0.1:{port}",
+        token,
+        root,
+        port,
+        "/api/status",
+        timeout,
+    )

@@ -3,6 +3,7 @@
 A backend answers three questions: which devices this host has, how they are doing now, and
 how much device memory each process holds. A missing library or driver means "no devices".
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Host metrics (RAM, CPU, disk) and process trees through psutil."""
+
 from __future__ import annotations
 
 import psutil

@@ -1,4 +1,5 @@
 """NVIDIA GPUs through NVML (nvidia-ml-py, module `pynvml`), imported on first use."""
+
 from __future__ import annotations
 
 import importlib
@@ -50,10 +51,15 @@ class NvidiaBackend(DeviceBackend):
             if nvml is not None:
                 try:
                     for i, h in enumerate(self._handles(nvml)):
-                        found.append(Device(
-                            index=i, kind="gpu", name=_text(nvml.nvmlDeviceGetName(h)),
-                            uuid=_text(nvml.nvmlDeviceGetUUID(h)),
-                            memory_total=int(nvml.nvmlDeviceGetMemoryInfo(h).total)))
+                        found.append(
+                            Device(
+                                index=i,
+                                kind="gpu",
+                                name=_text(nvml.nvmlDeviceGetName(h)),
+                                uuid=_text(nvml.nvmlDeviceGetUUID(h)),
+                                memory_total=int(nvml.nvmlDeviceGetMemoryInfo(h).total),
+                            )
+                        )
                 except Exception as e:
                     self.log.warning("NVML could not list devices: %s", e)
                     found = []
@@ -69,12 +75,20 @@ class NvidiaBackend(DeviceBackend):
             try:
                 h = nvml.nvmlDeviceGetHandleByIndex(dev.index)
                 mem = nvml.nvmlDeviceGetMemoryInfo(h)
-                out.append(DeviceSample(
-                    index=dev.index, name=dev.name, memory_used=int(mem.used),
-                    memory_total=int(mem.total),
-                    utilization=self._optional(lambda: nvml.nvmlDeviceGetUtilizationRates(h).gpu),
-                    temperature=self._optional(
-                        lambda: nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU))))
+                out.append(
+                    DeviceSample(
+                        index=dev.index,
+                        name=dev.name,
+                        memory_used=int(mem.used),
+                        memory_total=int(mem.total),
+                        utilization=self._optional(
+                            lambda: nvml.nvmlDeviceGetUtilizationRates(h).gpu
+                        ),
+                        temperature=self._optional(
+                            lambda: nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)
+                        ),
+                    )
+                )
             except Exception as e:
                 self.log.warning("NVML sample of GPU %d failed: %s", dev.index, e)
         return out
@@ -99,8 +113,10 @@ class NvidiaBackend(DeviceBackend):
 
     def visibility_env(self, indices: list[int]) -> dict[str, str]:
         # PCI bus order makes CUDA's numbering match NVML's (CUDA defaults to fastest first).
-        return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-                "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in indices)}
+        return {
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+            "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in indices),
+        }
 
     @staticmethod
     def _optional(read):

@@ -3,6 +3,7 @@
 Not run on TPU hardware. Per-process TPU memory is not exposed by libtpu, so processes() is
 empty and kernels' TPU memory reads 0.
 """
+
 from __future__ import annotations
 
 import glob
@@ -20,9 +21,11 @@ class TpuBackend(DeviceBackend):
     accelerator = "tpu"
 
     tpu_info_module = Unicode(
-        "tpu_info", config=True,
+        "tpu_info",
+        config=True,
         help="Python package providing tpu-info's `device` and `metrics` modules. Tests point "
-        "this at a test double.")
+        "this at a test double.",
+    )
 
     _devices: list[Device] | None = None
     _chip_type = None
@@ -64,18 +67,25 @@ class TpuBackend(DeviceBackend):
         out = []
         for d in devices:
             u = usage.get(d.index)
-            out.append(DeviceSample(
-                index=d.index, name=d.name,
-                memory_used=int(getattr(u, "memory_usage", 0) or 0),
-                memory_total=int(getattr(u, "total_memory", 0) or d.memory_total),
-                utilization=getattr(u, "duty_cycle_pct", None), temperature=None))
+            out.append(
+                DeviceSample(
+                    index=d.index,
+                    name=d.name,
+                    memory_used=int(getattr(u, "memory_usage", 0) or 0),
+                    memory_total=int(getattr(u, "total_memory", 0) or d.memory_total),
+                    utilization=getattr(u, "duty_cycle_pct", None),
+                    temperature=None,
+                )
+            )
         return out
 
     def visibility_env(self, indices: list[int]) -> dict[str, str]:
         if not indices:
             return {"TPU_VISIBLE_CHIPS": "", "JAX_PLATFORMS": "cpu"}
-        env = {"TPU_VISIBLE_CHIPS": ",".join(str(i) for i in indices),
-               "TPU_PROCESS_BOUNDS": "1,1,1"}
+        env = {
+            "TPU_VISIBLE_CHIPS": ",".join(str(i) for i in indices),
+            "TPU_PROCESS_BOUNDS": "1,1,1",
+        }
         if len(indices) in _BOUNDS:
             env["TPU_CHIPS_PER_PROCESS_BOUNDS"] = _BOUNDS[len(indices)]
         return env

@@ -4,6 +4,7 @@
 how to reach it (for `accel_gateway.drive`), flushes every mount when the gateway stops, and adds
 the /api/accel/mounts handlers.
 """
+
 from __future__ import annotations
 
 import ipaddress

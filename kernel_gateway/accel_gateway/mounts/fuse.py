@@ -1,4 +1,5 @@
 """FUSE on this host: is it usable, is a path mounted or dead, and detaching it."""
+
 from __future__ import annotations
 
 import errno

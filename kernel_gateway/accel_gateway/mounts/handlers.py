@@ -1,4 +1,5 @@
 """Thin REST handlers over MountManager: /api/accel/mounts[...] (see docs/mounts.md)."""
+
 from __future__ import annotations
 
 import asyncio

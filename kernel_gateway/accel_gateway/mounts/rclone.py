@@ -3,6 +3,7 @@
 Blocking code, run by the manager in worker threads. The rc API listens on 127.0.0.1 with a
 random user and password that reach rclone through its environment (RCLONE_RC_USER/PASS).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,11 @@ class RcloneSettings:
 
 def rclone_env(source: Source, settings: RcloneSettings) -> dict:
     # Nothing of the gateway's own secrets or rclone settings leaks into the child.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("RCLONE_") and k not in ("JUPYTER_TOKEN", "ACCEL_GATEWAY_INFO")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RCLONE_") and k not in ("JUPYTER_TOKEN", "ACCEL_GATEWAY_INFO")
+    }
     # A missing file makes rclone use only the environment's remotes.
     env["RCLONE_CONFIG"] = settings.rclone_config or os.devnull
     env.update(source.env())
@@ -52,8 +56,15 @@ class RcloneMount:
 
     live = True
 
-    def __init__(self, source: Source, mount_point: str, cache_dir: str, log_file: str,
-                 settings: RcloneSettings, readonly: bool = False):
+    def __init__(
+        self,
+        source: Source,
+        mount_point: str,
+        cache_dir: str,
+        log_file: str,
+        settings: RcloneSettings,
+        readonly: bool = False,
+    ):
         self.source = source
         self.mount_point = mount_point
         self.cache_dir = cache_dir
@@ -75,15 +86,29 @@ class RcloneMount:
         env = rclone_env(self.source, s)
         env.update(RCLONE_RC_USER=user, RCLONE_RC_PASS=password)
         args = [
-            s.rclone, "mount", self.source.spec, self.mount_point,
-            "--vfs-cache-mode", s.cache_mode,
-            "--vfs-write-back", f"{s.write_back}s",
-            "--vfs-cache-max-size", s.cache_max_size,
-            "--dir-cache-time", f"{s.dir_cache_time}s",
-            "--poll-interval", f"{min(s.poll_interval, s.dir_cache_time * 0.9)}s",
-            "--cache-dir", self.cache_dir,
-            "--rc", "--rc-addr", f"127.0.0.1:{port}",
-            "--log-file", self.log_file, "--log-level", "INFO",
+            s.rclone,
+            "mount",
+            self.source.spec,
+            self.mount_point,
+            "--vfs-cache-mode",
+            s.cache_mode,
+            "--vfs-write-back",
+            f"{s.write_back}s",
+            "--vfs-cache-max-size",
+            s.cache_max_size,
+            "--dir-cache-time",
+            f"{s.dir_cache_time}s",
+            "--poll-interval",
+            f"{min(s.poll_interval, s.dir_cache_time * 0.9)}s",
+            "--cache-dir",
+            self.cache_dir,
+            "--rc",
+            "--rc-addr",
+            f"127.0.0.1:{port}",
+            "--log-file",
+            self.log_file,
+            "--log-level",
+            "INFO",
         ]
         if self.readonly:
             args.append("--read-only")
@@ -91,16 +116,24 @@ class RcloneMount:
             os.chmod(self.log_file, 0o600)
         # Own session: a signal to the gateway's process group must not kill rclone before the
         # gateway has flushed it.
-        self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self._rc_url = f"http://127.0.0.1:{port}/"
         self._rc_auth = (user, password)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise MountError(f"rclone exited ({self.proc.returncode}): {self.last_error()}",
-                                 "mount_failed", 502)
+                raise MountError(
+                    f"rclone exited ({self.proc.returncode}): {self.last_error()}",
+                    "mount_failed",
+                    502,
+                )
             if os.path.ismount(self.mount_point) and self._rc_ready():
                 self._save_cache_paths()
                 return
@@ -198,13 +231,21 @@ class RcloneMount:
                 if st.st_blocks * 512 < st.st_size:
                     continue
                 dest = rel
-                ls = subprocess.run([self.settings.rclone, "lsjson", "--files-only",
-                                     self._remote(rel)], env=env, capture_output=True, timeout=120)
+                ls = subprocess.run(
+                    [self.settings.rclone, "lsjson", "--files-only", self._remote(rel)],
+                    env=env,
+                    capture_output=True,
+                    timeout=120,
+                )
                 if ls.returncode == 0 and json.loads(ls.stdout or b"[]"):
                     stem, ext = os.path.splitext(rel)
                     dest = f"{stem} (recovered {time.strftime('%Y-%m-%d %H%M%S')}){ext}"
-                up = subprocess.run([self.settings.rclone, "copyto", data, self._remote(dest)],
-                                    env=env, capture_output=True, timeout=3600)
+                up = subprocess.run(
+                    [self.settings.rclone, "copyto", data, self._remote(dest)],
+                    env=env,
+                    capture_output=True,
+                    timeout=3600,
+                )
                 if up.returncode == 0:
                     done.append(dest)
                     for f in (meta, data):
@@ -218,22 +259,26 @@ class RcloneMount:
     # -- rc API ---------------------------------------------------------------------------
     def rc(self, method: str, timeout: float = 10, **params) -> dict:
         try:
-            r = requests.post(self._rc_url + method, json=params, auth=self._rc_auth,
-                              timeout=timeout)
+            r = requests.post(
+                self._rc_url + method, json=params, auth=self._rc_auth, timeout=timeout
+            )
         except requests.RequestException as e:
             raise MountError(f"rclone is not answering ({self.problem() or e})", "mount_dead", 502)
         if r.status_code != 200:
-            raise MountError(f"rclone rc {method}: {r.status_code} {r.text[:200]}", "rclone_rc",
-                             502)
+            raise MountError(
+                f"rclone rc {method}: {r.status_code} {r.text[:200]}", "rclone_rc", 502
+            )
         return r.json()
 
     def stats(self) -> dict:
         """Upload counters of the VFS cache."""
         d = self.rc("vfs/stats").get("diskCache", {})
-        return {"uploads_in_progress": d.get("uploadsInProgress", 0),
-                "uploads_queued": d.get("uploadsQueued", 0),
-                "errored_files": d.get("erroredFiles", 0),
-                "cache_bytes": d.get("bytesUsed", 0)}
+        return {
+            "uploads_in_progress": d.get("uploadsInProgress", 0),
+            "uploads_queued": d.get("uploadsQueued", 0),
+            "errored_files": d.get("erroredFiles", 0),
+            "cache_bytes": d.get("bytesUsed", 0),
+        }
 
     def flush(self, timeout: float) -> None:
         """Upload now whatever waits for its write-back delay; return once nothing is pending."""
@@ -249,9 +294,13 @@ class RcloneMount:
             if st["uploads_in_progress"] + st["uploads_queued"] == 0:
                 return
             if time.monotonic() > deadline:
-                raise MountError(f"flush timed out after {timeout:g}s with "
-                                 f"{st['uploads_in_progress'] + st['uploads_queued']} uploads "
-                                 f"pending: {self.last_error()}", "flush_timeout", 504)
+                raise MountError(
+                    f"flush timed out after {timeout:g}s with "
+                    f"{st['uploads_in_progress'] + st['uploads_queued']} uploads "
+                    f"pending: {self.last_error()}",
+                    "flush_timeout",
+                    504,
+                )
             time.sleep(0.1)
 
     def refresh(self) -> None:

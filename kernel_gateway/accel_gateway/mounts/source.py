@@ -3,6 +3,7 @@
 Credentials travel only as RCLONE_CONFIG_<REMOTE>_<KEY> environment variables of the rclone
 child: never on its command line, in a log or in a response.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,8 +15,23 @@ from dataclasses import dataclass, field
 REMOTE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # rclone types a user may enter; the server's own remotes may be of any type.
-USER_TYPES = ("s3", "gcs", "google cloud storage", "azureblob", "drive", "webdav", "sftp", "local",
-              "b2", "swift", "dropbox", "onedrive", "box", "http", "ftp")
+USER_TYPES = (
+    "s3",
+    "gcs",
+    "google cloud storage",
+    "azureblob",
+    "drive",
+    "webdav",
+    "sftp",
+    "local",
+    "b2",
+    "swift",
+    "dropbox",
+    "onedrive",
+    "box",
+    "http",
+    "ftp",
+)
 
 
 class MountError(Exception):
@@ -54,8 +70,9 @@ class Source:
         Settings (endpoint, keys) are part of it, so the same name pointing at other storage never
         inherits files still waiting in the cache for the first one.
         """
-        blob = json.dumps([self.remote, self.path, self.type, self.settings], sort_keys=True,
-                          default=str)
+        blob = json.dumps(
+            [self.remote, self.path, self.type, self.settings], sort_keys=True, default=str
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def secrets(self) -> list[str]:
@@ -81,15 +98,18 @@ def check_settings(settings, where: str = "config") -> dict:
     out = {}
     for k, v in settings.items():
         if not isinstance(k, str) or not KEY_RE.match(k):
-            raise MountError(f"{where}: bad setting name {k!r} (lower-case letters, digits, _)",
-                             "bad_config")
+            raise MountError(
+                f"{where}: bad setting name {k!r} (lower-case letters, digits, _)", "bad_config"
+            )
         if not isinstance(v, (str, int, float, bool)) or isinstance(v, str) and "\0" in v:
-            raise MountError(f"{where}: setting {k!r} must be a string, number or boolean",
-                             "bad_config")
+            raise MountError(
+                f"{where}: setting {k!r} must be a string, number or boolean", "bad_config"
+            )
         out[k] = v
     if not isinstance(out.get("type"), str) or not out["type"]:
-        raise MountError(f"{where} needs a backend 'type' (e.g. s3, gcs, webdav, sftp, drive)",
-                         "bad_config")
+        raise MountError(
+            f"{where} needs a backend 'type' (e.g. s3, gcs, webdav, sftp, drive)", "bad_config"
+        )
     return out
 
 
@@ -100,8 +120,11 @@ def parse_source(source, config, server_remotes: dict, allow_local: bool = True)
         raise MountError("source is required, e.g. 'mys3:bucket/folder'", "bad_source")
     source = source.strip()
     if source.startswith((":", "-")):
-        raise MountError("source must be REMOTE:PATH; inline rclone connection strings and flags "
-                         "are refused (put settings in 'config')", "bad_source")
+        raise MountError(
+            "source must be REMOTE:PATH; inline rclone connection strings and flags "
+            "are refused (put settings in 'config')",
+            "bad_source",
+        )
     if config is not None:
         settings = check_settings(config)
         remote, sep, path = source.partition(":")
@@ -116,15 +139,20 @@ def parse_source(source, config, server_remotes: dict, allow_local: bool = True)
         return Source("", _check_path(os.path.normpath(source)), "local")
     remote, sep, path = source.partition(":")
     if not sep or not REMOTE_RE.match(remote):
-        raise MountError("source must be REMOTE:PATH (or give 'config' with the backend settings)",
-                         "bad_source")
+        raise MountError(
+            "source must be REMOTE:PATH (or give 'config' with the backend settings)", "bad_source"
+        )
     if remote not in server_remotes:
         names = ", ".join(sorted(server_remotes)) or "none"
-        raise MountError(f"unknown remote {remote!r}: configured on this runtime: {names}; "
-                         "or pass 'config' with the backend settings", "unknown_remote")
+        raise MountError(
+            f"unknown remote {remote!r}: configured on this runtime: {names}; "
+            "or pass 'config' with the backend settings",
+            "unknown_remote",
+        )
     info = server_remotes[remote]
-    return Source(remote, _check_path(path), info["type"], dict(info.get("settings", {})),
-                  server_remote=True)
+    return Source(
+        remote, _check_path(path), info["type"], dict(info.get("settings", {})), server_remote=True
+    )
 
 
 def resolve_mount_point(workspace: str, mount_point, default: str = "drive") -> str:
@@ -140,8 +168,10 @@ def resolve_mount_point(workspace: str, mount_point, default: str = "drive") -> 
     parent = os.path.realpath(os.path.dirname(target))
     full = os.path.join(parent, os.path.basename(target))
     if full == root or not full.startswith(root + os.sep):
-        raise MountError(f"mount point must be a folder inside the workspace ({mount_point!r} is "
-                         "not)", "bad_mount_point")
+        raise MountError(
+            f"mount point must be a folder inside the workspace ({mount_point!r} is not)",
+            "bad_mount_point",
+        )
     if os.path.islink(full):  # the mount would land where the link points, maybe outside
         raise MountError(f"mount point {mount_point!r} is a symlink", "bad_mount_point")
     return full

@@ -9,6 +9,7 @@ A manifest (per source and mount point, in the state dir) records each file's lo
 (size, mtime) at its last sync; it is what tells a local change from a remote one, and lets a
 mount resume after a crash with local changes still to push.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,15 @@ class SyncMount:
 
     live = False
 
-    def __init__(self, source: Source, mount_point: str, manifest_file: str, log_file: str,
-                 settings: RcloneSettings, readonly: bool = False):
+    def __init__(
+        self,
+        source: Source,
+        mount_point: str,
+        manifest_file: str,
+        log_file: str,
+        settings: RcloneSettings,
+        readonly: bool = False,
+    ):
         self.source = source
         self.mount_point = mount_point
         self.manifest_file = manifest_file
@@ -58,9 +66,13 @@ class SyncMount:
         cmd = [self.settings.rclone, *args, "--log-file", self.log_file, "--log-level", "INFO"]
         with open(self.log_file, "ab"):
             os.chmod(self.log_file, 0o600)
-        self._proc = subprocess.Popen(cmd, env=rclone_env(self.source, self.settings),
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE)
+        self._proc = subprocess.Popen(
+            cmd,
+            env=rclone_env(self.source, self.settings),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             out, err = self._proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -68,8 +80,12 @@ class SyncMount:
             self._proc.communicate()
             raise MountError(f"rclone {args[0]} timed out after {timeout:g}s", "timeout", 504)
         if self._proc.returncode != 0:
-            msg = scrub(err.decode(errors="replace").strip().splitlines()[-1:][0]
-                        if err.strip() else self.last_error(), self.source.secrets())
+            msg = scrub(
+                err.decode(errors="replace").strip().splitlines()[-1:][0]
+                if err.strip()
+                else self.last_error(),
+                self.source.secrets(),
+            )
             raise MountError(f"rclone {args[0]} failed: {msg[:500]}", "sync_failed", 502)
         return out
 
@@ -82,9 +98,18 @@ class SyncMount:
     def list_remote(self, timeout: float = 600) -> dict[str, list]:
         try:
             # Few retries: an unreachable remote should fail a mount in seconds, not minutes.
-            out = self._rclone(["lsjson", "-R", "--files-only", "--fast-list",
-                                "--low-level-retries", "3", self._remote()],
-                               timeout=timeout)
+            out = self._rclone(
+                [
+                    "lsjson",
+                    "-R",
+                    "--files-only",
+                    "--fast-list",
+                    "--low-level-retries",
+                    "3",
+                    self._remote(),
+                ],
+                timeout=timeout,
+            )
         except MountError as e:
             if "directory not found" in e.message:
                 return {}
@@ -107,8 +132,11 @@ class SyncMount:
 
     def _copy(self, src: str, dst: str, paths: list[str], timeout: float = 3600) -> None:
         if paths:
-            self._rclone(["copy", src, dst, "--files-from0", "-", "--no-traverse"],
-                         stdin=b"\0".join(p.encode() for p in paths), timeout=timeout)
+            self._rclone(
+                ["copy", src, dst, "--files-from0", "-", "--no-traverse"],
+                stdin=b"\0".join(p.encode() for p in paths),
+                timeout=timeout,
+            )
 
     # -- state ----------------------------------------------------------------------------
     def _load(self) -> None:
@@ -122,8 +150,14 @@ class SyncMount:
         tmp = self.manifest_file + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"source": self.source.spec, "mount_point": self.mount_point,
-                       "files": self.manifest}, f)
+            json.dump(
+                {
+                    "source": self.source.spec,
+                    "mount_point": self.mount_point,
+                    "files": self.manifest,
+                },
+                f,
+            )
         os.replace(tmp, self.manifest_file)
 
     def has_manifest(self) -> bool:
@@ -193,8 +227,11 @@ class SyncMount:
                     self.manifest[p] = {"l": [st.st_size, st.st_mtime_ns], "r": remote[p]}
             self._save()
             self.last_sync = time.time()
-            return {"pushed": len(to_push) if push else 0, "pulled": len(to_pull) if pull else 0,
-                    "conflicts": len(conflicts)}
+            return {
+                "pushed": len(to_push) if push else 0,
+                "pulled": len(to_pull) if pull else 0,
+                "conflicts": len(conflicts),
+            }
 
     def problem(self) -> str | None:
         return None if os.path.isdir(self.mount_point) else "local copy folder is gone"
@@ -211,8 +248,12 @@ class SyncMount:
             n = 0 if self.readonly else len(self.changed_local())
         except OSError:
             n = 0
-        return {"uploads_in_progress": 0, "uploads_queued": n, "errored_files": 0,
-                "conflicts": list(self.conflicts[-20:])}
+        return {
+            "uploads_in_progress": 0,
+            "uploads_queued": n,
+            "errored_files": 0,
+            "conflicts": list(self.conflicts[-20:]),
+        }
 
     def stop(self) -> None:
         """End syncing; the local copy and manifest stay, so a later mount resumes."""

@@ -1,6 +1,7 @@
 """Watchdog of live mounts: a dead one (rclone exited, or [Errno 107] Transport endpoint is not
 connected) is unmounted and remounted with the same cache dir, so closed files not yet uploaded
 go up after all. Each event is recorded in the mount's status, which the UI polls."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,8 +51,9 @@ class Watchdog:
         await asyncio.to_thread(old.stop)
         if old.proc is not None and old.proc.poll() is None:
             old.proc.kill()
-        engine = type(old)(old.source, old.mount_point, old.cache_dir, old.log_file, old.settings,
-                           old.readonly)
+        engine = type(old)(
+            old.source, old.mount_point, old.cache_dir, old.log_file, old.settings, old.readonly
+        )
         try:
             await asyncio.to_thread(engine.start, 60.0)
         except Exception as e:

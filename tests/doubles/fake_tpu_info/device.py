@@ -1,4 +1,5 @@
 """tpu-info's device module, as the gateway uses it (see package docstring)."""
+
 import enum
 import os
 from typing import NamedTuple

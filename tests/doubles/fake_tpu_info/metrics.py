@@ -1,4 +1,5 @@
 """tpu-info's metrics module, as the gateway uses it (see package docstring)."""
+
 import os
 from typing import NamedTuple
 
