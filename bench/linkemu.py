@@ -1,0 +1,392 @@
+"""A user-space network link between two TCP endpoints: one-way delay and a bandwidth cap
+(token bucket) in each direction, and counters of what crossed it.
+
+The kernel's `netem` is not available here, so this is a proxy: 127.0.0.1:port ->
+127.0.0.1:target_port. Each direction is one `Pipe` shared by every connection, as a real link's
+bottleneck is: a chunk leaves when the bucket has tokens for it (serialisation at `rate`) and
+arrives `delay` later. Reads stop while a direction holds more than its bound in flight, so
+memory is bounded by the bandwidth-delay product, not by what the sender offers.
+
+    LinkEmulator(target_port, profile="far")            # in a thread of this process
+    LinkProcess(target_port, profile="far")             # in its own process (benchmarks)
+    python -m bench.linkemu TARGET_PORT [--port P] [--profile far]
+
+Counters (`stats()`): connections, bytes each way, and `exchanges`: times a connection's client
+sent after the other side had spoken (or first): one per request/response turn, so a REST call
+on a kept-alive connection is 1 and on a new connection 1 plus the connection's own handshake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    rtt: float  # seconds, both ways together
+    rate: float  # bytes per second, each direction
+
+    @property
+    def delay(self) -> float:
+        return self.rtt / 2
+
+
+PROFILES = {
+    "lan": Profile("lan", 0.001, 1e9 / 8),
+    "region": Profile("region", 0.020, 200e6 / 8),
+    "far": Profile("far", 0.080, 50e6 / 8),
+}
+
+
+def resolve(profile: str | Profile | None, delay: float | None, rate: float | None) -> Profile:
+    """A profile by name, or custom one-way delay (s) and rate (bytes/s; 0 = unlimited)."""
+    if isinstance(profile, Profile):
+        return profile
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown link profile {profile!r}: one of {', '.join(PROFILES)}")
+        return PROFILES[profile]
+    return Profile("custom", 2 * (delay or 0.0), rate or 0.0)
+
+
+class Pipe:
+    """One direction of the link: token bucket at `rate` then a fixed `delay`."""
+
+    def __init__(self, delay: float, rate: float, burst: int = CHUNK):
+        self.delay, self.rate, self.burst = delay, rate, burst
+        self.free_at = 0.0  # when the bucket has tokens for the next chunk
+        self.in_flight = 0
+        # Bound: the bandwidth-delay product plus a few chunks (at least 1 MiB).
+        self.bound = max(1 << 20, int(rate * delay * 2) + 4 * CHUNK) if rate else 1 << 20
+        self.room = asyncio.Event()
+        self.room.set()
+        self.bytes = 0
+        self.in_flight_max = 0
+
+    def departure(self, now: float, n: int) -> float:
+        """When n bytes offered at `now` have left the sender's side of the link."""
+        if not self.rate:
+            return now
+        # Tokens accrue while idle up to `burst`: starting no earlier than (free_at - burst/rate).
+        start = max(now - self.burst / self.rate, self.free_at)
+        self.free_at = start + n / self.rate
+        return max(now, self.free_at)
+
+
+class _Stats:
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.connections = 0
+        self.exchanges = 0
+        self.up_bytes = 0
+        self.down_bytes = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "connections": self.connections,
+            "exchanges": self.exchanges,
+            "up_bytes": self.up_bytes,
+            "down_bytes": self.down_bytes,
+        }
+
+
+class LinkEmulator:
+    """127.0.0.1:port -> 127.0.0.1:target_port through an emulated link, on its own loop thread."""
+
+    def __init__(
+        self,
+        target_port: int,
+        port: int = 0,
+        profile: str | Profile | None = None,
+        *,
+        delay: float | None = None,
+        rate: float | None = None,
+    ):
+        self.profile = resolve(profile, delay, rate)
+        self.target_port = target_port
+        self.loop = asyncio.new_event_loop()
+        self._stats = _Stats()
+        self._writers: set = set()
+        self._server = None
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.port = self._call(self._listen(port))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _call(self, coro, timeout: float = 10):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _listen(self, port: int) -> int:
+        p = self.profile
+        self.up = Pipe(p.delay, p.rate)  # client -> target
+        self.down = Pipe(p.delay, p.rate)  # target -> client
+        self._server = await asyncio.start_server(
+            self._client, "127.0.0.1", port, reuse_address=True
+        )
+        return self._server.sockets[0].getsockname()[1]
+
+    @staticmethod
+    def _nodelay(writer) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    async def _client(self, reader, writer):
+        # The TCP handshake crosses the link once before the first byte: one RTT, paid here.
+        await asyncio.sleep(self.profile.rtt)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._stats.connections += 1
+        for w in (writer, up_writer):
+            self._nodelay(w)
+        self._writers |= {writer, up_writer}
+        turn = {"last": "down"}  # who spoke last on this connection
+        try:
+            await asyncio.gather(
+                self._pipe(reader, up_writer, self.up, "up", turn),
+                self._pipe(up_reader, writer, self.down, "down", turn),
+            )
+        finally:
+            self._writers -= {writer, up_writer}
+            for w in (writer, up_writer):
+                w.close()
+
+    async def _pipe(self, reader, writer, pipe: Pipe, side: str, turn: dict):
+        """Read, stamp an arrival time, deliver in order at that time."""
+        queue: collections.deque = collections.deque()
+        ready = asyncio.Event()
+        done = False
+
+        async def deliver():
+            broken = False
+            while True:
+                while not queue:
+                    if done:
+                        return
+                    ready.clear()
+                    await ready.wait()
+                at, data = queue.popleft()
+                wait = at - self.loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if data is None:
+                    return
+                pipe.in_flight -= len(data)
+                if pipe.in_flight < pipe.bound:
+                    pipe.room.set()
+                if broken:
+                    continue  # the far end is gone: drop what was in flight
+                try:
+                    writer.write(data)
+                    await writer.drain()
+                except (ConnectionError, OSError):
+                    broken = True
+
+        sender = asyncio.ensure_future(deliver())
+        try:
+            while data := await reader.read(CHUNK):
+                if side == "up" and turn["last"] != "up":
+                    self._stats.exchanges += 1
+                turn["last"] = side
+                n = len(data)
+                pipe.bytes += n
+                if side == "up":
+                    self._stats.up_bytes += n
+                else:
+                    self._stats.down_bytes += n
+                now = self.loop.time()
+                queue.append((pipe.departure(now, n) + pipe.delay, data))
+                pipe.in_flight += n
+                pipe.in_flight_max = max(pipe.in_flight_max, pipe.in_flight)
+                ready.set()
+                while pipe.in_flight >= pipe.bound:
+                    pipe.room.clear()
+                    await pipe.room.wait()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            done = True
+            # Half-close after everything in flight has arrived (FIN crosses the link too).
+            queue.append((self.loop.time() + pipe.delay, None))
+            ready.set()
+            await sender
+            try:
+                if writer.can_write_eof():
+                    writer.write_eof()
+                else:
+                    writer.close()
+            except (ConnectionError, OSError):
+                writer.close()
+
+    # -- control --------------------------------------------------------------------------
+    def stats(self) -> dict:
+        return self._call(self._get_stats())
+
+    async def _get_stats(self) -> dict:
+        return {
+            **self._stats.as_dict(),
+            "in_flight_max": max(self.up.in_flight_max, self.down.in_flight_max),
+            "bound": max(self.up.bound, self.down.bound),
+        }
+
+    def reset(self) -> None:
+        self.loop.call_soon_threadsafe(self._stats.reset)
+
+    async def _close(self):
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+        for task in asyncio.all_tasks(self.loop):
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        try:
+            self._call(self._close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def _serve(conn, target_port: int, port: int, profile: Profile) -> None:
+    """Child of LinkProcess: run the link, answer 'stats'/'reset', exit on 'stop' or EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    link = LinkEmulator(target_port, port, profile)
+    conn.send(link.port)
+    try:
+        while True:
+            try:
+                cmd = conn.recv()
+            except (EOFError, OSError):  # the parent is gone: stop by ourselves
+                break
+            if cmd == "stats":
+                conn.send(link.stats())
+            elif cmd == "reset":
+                link.reset()
+                conn.send(True)
+            else:
+                break
+    finally:
+        link.close()
+
+
+class LinkProcess:
+    """The same link in a process of its own, so it takes no CPU or GIL from the caller."""
+
+    def __init__(
+        self,
+        target_port: int,
+        port: int = 0,
+        profile: str | Profile | None = None,
+        *,
+        delay: float | None = None,
+        rate: float | None = None,
+    ):
+        self.profile = resolve(profile, delay, rate)
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_serve, args=(child, target_port, port, self.profile), daemon=True
+        )
+        self.proc.start()
+        child.close()
+        if not self._conn.poll(30):
+            self.close()
+            raise RuntimeError("link emulator process did not start")
+        self.port = self._conn.recv()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict:
+        self._conn.send("stats")
+        return self._conn.recv()
+
+    def reset(self) -> None:
+        self._conn.send("reset")
+        self._conn.recv()
+
+    def close(self) -> None:
+        try:
+            self._conn.send("stop")
+        except (OSError, BrokenPipeError):
+            pass
+        self._conn.close()
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("target_port", type=int)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--profile", choices=sorted(PROFILES), default=None)
+    ap.add_argument("--delay-ms", type=float, default=0.0, help="one-way delay (no --profile)")
+    ap.add_argument("--rate-mbit", type=float, default=0.0, help="Mbit/s each way, 0 = no cap")
+    args = ap.parse_args(argv)
+    link = LinkEmulator(
+        args.target_port,
+        args.port,
+        args.profile,
+        delay=args.delay_ms / 1e3,
+        rate=args.rate_mbit * 1e6 / 8,
+    )
+    p = link.profile
+    print(
+        f"link {p.name}: 127.0.0.1:{link.port} -> 127.0.0.1:{args.target_port}, "
+        f"RTT {p.rtt * 1e3:.1f} ms, {p.rate * 8 / 1e6:.0f} Mbit/s each way (pid {os.getpid()})",
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    try:
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(f"link stats: {link.stats()}", flush=True)
+        link.close()
+
+
+if __name__ == "__main__":
+    main()
