@@ -23,6 +23,7 @@ FEATURE_SETUPS = [
     "accel_gateway.handlers.setup_metrics",
     "accel_gateway.mounts.setup_mounts",
     "accel_gateway.journal_handlers.setup_journal",
+    "accel_gateway.filesync.setup_filesync",
 ]
 
 
