@@ -1,11 +1,12 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import { corePlugin } from './plugins/core';
+import { fileSyncPlugin } from './filesync/plugin';
 import { restorePlugin } from './outputs/restore';
 import { filesPlugin } from './plugins/files';
 import { runtimePlugin } from './plugins/runtime';
 import { sessionsPlugin } from './plugins/sessions';
 import { statusPlugin } from './plugins/status';
 
-const plugins: JupyterFrontEndPlugin<any>[] = [corePlugin, runtimePlugin, statusPlugin, filesPlugin, sessionsPlugin, restorePlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [corePlugin, runtimePlugin, statusPlugin, filesPlugin, sessionsPlugin, restorePlugin, fileSyncPlugin];
 export default plugins;
