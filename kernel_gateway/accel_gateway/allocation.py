@@ -5,8 +5,10 @@ A request that cannot be met is refused at once (Refused), never queued.
 
 from __future__ import annotations
 
-from traitlets import Enum, Integer
+from traitlets import Enum, Integer, validate
 from traitlets.config import LoggingConfigurable
+
+from .settings import at_least
 
 REQUEST_ENV = "KERNEL_ACCEL_DEVICES"
 
@@ -51,6 +53,12 @@ class DeviceAllocator(LoggingConfigurable):
         help="Devices a kernel gets unless its start env asks otherwise (KERNEL_ACCEL_DEVICES). "
         "Default: 1 on hosts with devices, 0 on hosts without.",
     )
+
+    @validate("devices_per_kernel")
+    def _check_devices_per_kernel(self, proposal):
+        if proposal["value"] is None:
+            return None
+        return at_least(self, proposal, 0, "devices")
 
     def __init__(self, device_indices: list[int], visibility_env=None, **kwargs):
         super().__init__(**kwargs)

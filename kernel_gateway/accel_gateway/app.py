@@ -88,6 +88,11 @@ class AccelGatewayApp(ServerApp):
     def _default_kernel_manager_class(self):
         return "accel_gateway.kernels.AccelKernelManager"
 
+    @default("reraise_server_extension_failures")
+    def _default_reraise_server_extension_failures(self):
+        # accel_gateway is this server's only extension: without it, it must not start.
+        return True
+
     @default("terminals_enabled")
     def _default_terminals_enabled(self):
         return False

@@ -11,6 +11,7 @@ from traitlets import Any, List, Unicode
 
 from .activity import LightActivityMixin
 from .allocation import Refused, requested_count
+from .kernel_env import BadKernelEnv, check_kernel_env
 from .limits import Expiry, utcnow
 
 # The gateway's own secrets stay out of kernel processes.
@@ -43,10 +44,10 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
 
     def client_env(self, env) -> dict[str, str]:
         """The part of a client's start `env` a kernel may get: KERNEL_* and passthrough names."""
-        if env is None:
-            return {}
-        if not isinstance(env, dict):
-            raise web.HTTPError(400, "'env' must be an object of strings", reason="bad_request")
+        try:
+            env = check_kernel_env(env)  # 400 naming the variable, not a 500 at exec
+        except BadKernelEnv as e:
+            raise web.HTTPError(400, str(e), reason="bad_request") from None
         allowed = set(self.env_passthrough)
         return {
             str(k): str(v) for k, v in env.items() if str(k).startswith("KERNEL_") or k in allowed

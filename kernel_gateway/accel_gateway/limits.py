@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from tornado.ioloop import PeriodicCallback
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, validate
 from traitlets.config import LoggingConfigurable
 
 from .allocation import Refused
+from .settings import at_least, positive
 
 
 def utcnow() -> datetime:
@@ -60,6 +61,20 @@ class KernelLimits(LoggingConfigurable):
         config=True,
         help="Cull kernels that are busy (executing) when their idle timeout passes.",
     )
+
+    # A bad value stops the gateway's start with a message naming it (app.py), instead of a
+    # culler that never runs (check_interval 0) or a runtime that refuses everything.
+    @validate("idle_timeout", "max_lifetime", "cull_warning")
+    def _check_seconds(self, proposal):
+        return at_least(self, proposal, 0, "seconds (0 disables)")
+
+    @validate("check_interval")
+    def _check_interval(self, proposal):
+        return positive(self, proposal, "seconds")
+
+    @validate("max_kernels")
+    def _check_max_kernels(self, proposal):
+        return at_least(self, proposal, 0, "kernels (0: unlimited)")
 
     def admit(self, running: int) -> None:
         """Raise Refused when another kernel would exceed max_kernels."""

@@ -11,15 +11,22 @@ import asyncio
 import time
 from typing import Callable
 
-from traitlets import Float
+from traitlets import Float, validate
 from traitlets.config import LoggingConfigurable
 
 from .devices import DeviceBackend
 from .devices.host import host_sample, process_tree, tree_rss
+from .settings import at_least
+
+MIN_INTERVAL = 0.05  # seconds: below this the sampler would keep a core busy
 
 
 class MetricsSampler(LoggingConfigurable):
     interval = Float(1.0, config=True, help="Seconds between metric samples while watched.")
+
+    @validate("interval")
+    def _check_interval(self, proposal):
+        return at_least(self, proposal, MIN_INTERVAL, "seconds")
 
     def __init__(self, backend: DeviceBackend, kernel_manager, workspace: str, **kwargs):
         super().__init__(**kwargs)

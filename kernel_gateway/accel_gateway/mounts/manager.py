@@ -13,9 +13,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Dict, Enum, Float, Int, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
+from ..settings import at_least, positive
 from .fuse import force_unmount, fuse_problem, is_mounted, mount_error
 from .rclone import RcloneMount, RcloneSettings
 from .source import USER_TYPES, MountError, parse_source, resolve_mount_point
@@ -105,6 +106,18 @@ class MountManager(LoggingConfigurable):
     allow_local_sources = Bool(
         True, config=True, help="Allow absolute paths on this host as sources."
     )
+
+    @validate("sync_interval", "watchdog_interval", "dir_cache_time", "flush_timeout")
+    def _check_positive_seconds(self, proposal):
+        return positive(self, proposal, "seconds")
+
+    @validate("write_back")
+    def _check_write_back(self, proposal):
+        return at_least(self, proposal, 0, "seconds")
+
+    @validate("max_restarts")
+    def _check_max_restarts(self, proposal):
+        return at_least(self, proposal, 0, "restarts")
 
     @default("state_dir")
     def _default_state_dir(self):
