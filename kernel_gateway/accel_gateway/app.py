@@ -95,11 +95,22 @@ class AccelGatewayApp(ServerApp):
 
     @default("terminals_enabled")
     def _default_terminals_enabled(self):
-        return False
+        # A terminal on the runtime, as Colab has; `--ServerApp.terminals_enabled=False` to refuse.
+        try:
+            import terminado  # noqa: F401
+        except ImportError:
+            return False
+        return True
 
     def find_server_extensions(self) -> None:
-        # Only our own extension: never JupyterLab's, nor jupyterlab_accel's, even when installed.
+        # Only our own extension (and the stock terminals one, with our terminal manager): never
+        # JupyterLab's, nor jupyterlab_accel's, even when installed.
         self.jpserver_extensions = {"accel_gateway": True}
+        if self.terminals_enabled:
+            self.jpserver_extensions["jupyter_server_terminals"] = True
+            terminals = self.config.TerminalsExtensionApp
+            if "terminal_manager_class" not in terminals:
+                terminals.terminal_manager_class = "accel_gateway.terminals.AccelTerminalManager"
 
     def initialize(
         self, argv=None, find_extensions=True, new_httpserver=True, starter_extension=None

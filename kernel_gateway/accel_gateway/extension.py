@@ -2,19 +2,27 @@
 
 Each feature is one setup function in FEATURE_SETUPS, `setup(ctx: GatewayContext) -> None`: it
 appends its (pattern, handler, kwargs) rules to `ctx.handlers` and its name to `ctx.features`
-(what GET /api/accel/runtime lists). Adding a feature is one line here.
+(what GET /api/accel/runtime lists). Adding a feature is one line here. The managers come from
+the kernel manager (typed traits built from configuration); a feature gives kernels variables
+through `ctx.kernel_env` and runs shutdown work after the kernels through
+`ctx.after_kernels_stopped(hook)` (AccelKernelManager.shutdown_all, which
+ServerApp.cleanup_kernels awaits).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import url_path_join
 from traitlets.utils.importstring import import_item
 
 from .allocation import DeviceAllocator
-from .devices import DeviceBackend, DeviceSelector
-from .limits import Culler, KernelLimits
+from .devices import DeviceBackend
+from .journal import OutputJournal
+from .kernels import AccelKernelManager
+from .limits import KernelLimits
 from .metrics import MetricsSampler
 from .runtime import RuntimeInfo
 
@@ -24,6 +32,7 @@ FEATURE_SETUPS = [
     "accel_gateway.mounts.setup_mounts",
     "accel_gateway.journal_handlers.setup_journal",
     "accel_gateway.filesync.setup_filesync",
+    "accel_gateway.terminals.setup_terminals",
 ]
 
 
@@ -31,38 +40,46 @@ FEATURE_SETUPS = [
 class GatewayContext:
     """The managers of one gateway, handed to every feature setup and handler."""
 
-    serverapp: object
-    kernel_manager: object
+    serverapp: ServerApp
+    kernel_manager: AccelKernelManager
     backend: DeviceBackend
     allocator: DeviceAllocator
     limits: KernelLimits
     sampler: MetricsSampler
     runtime: RuntimeInfo
     workspace: str
-    journal: object = None  # OutputJournal, set by setup_journal
+    journal: OutputJournal
     features: list = field(default_factory=list)
     handlers: list = field(default_factory=list)
 
+    @property
+    def kernel_env(self) -> dict[str, str]:
+        """Variables every kernel gets: features add theirs here, never to os.environ."""
+        return self.kernel_manager.kernel_env
 
-def build_context(serverapp) -> GatewayContext:
+    def after_kernels_stopped(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` at server shutdown once every kernel has stopped."""
+        self.kernel_manager.after_shutdown_all.append(hook)
+
+
+def build_context(serverapp: ServerApp) -> GatewayContext:
     km = serverapp.kernel_manager
-    backend = DeviceSelector(parent=serverapp).select()
-    allocator = DeviceAllocator(
-        [d.index for d in backend.devices()], backend.visibility_env, parent=serverapp
-    )
-    limits = KernelLimits(parent=serverapp)
+    if not isinstance(km, AccelKernelManager):
+        raise TypeError(
+            "accel_gateway needs ServerApp.kernel_manager_class = "
+            f"accel_gateway.kernels.AccelKernelManager (got {type(km).__name__})"
+        )
     workspace = serverapp.root_dir
-    if hasattr(km, "allocator"):  # AccelKernelManager; a stock one just runs kernels
-        km.allocator, km.limits, km.culler = allocator, limits, Culler(limits, km)
     return GatewayContext(
         serverapp=serverapp,
         kernel_manager=km,
-        backend=backend,
-        allocator=allocator,
-        limits=limits,
-        sampler=MetricsSampler(backend, km, workspace, parent=serverapp),
+        backend=km.backend,
+        allocator=km.allocator,
+        limits=km.limits,
+        sampler=MetricsSampler(km.backend, km, workspace, parent=serverapp),
         runtime=RuntimeInfo(parent=serverapp),
         workspace=workspace,
+        journal=km.journal,
     )
 
 
