@@ -7,7 +7,6 @@ import json
 import sys
 
 from tornado.httpclient import HTTPClientError
-from tornado.websocket import websocket_connect
 
 from .runtime import Runtime
 
@@ -32,7 +31,7 @@ class _Stream:
         while self.watchers:
             try:
                 req = self.rt.request("/api/accel/metrics/stream", ws=True, timeout=10)
-                self.conn = await websocket_connect(req, max_message_size=sys.maxsize)
+                self.conn = await self.rt.websocket_connect(req, max_message_size=sys.maxsize)
                 self.conn.protocol.set_nodelay(True)
                 self.hub.upstream_opened += 1
                 delay = 1.0

@@ -33,18 +33,16 @@ def cost(price_per_hour: float | None, started, now: datetime | None = None) -> 
 
 
 async def runtime_kernels(rt: Runtime, http, timeout: float) -> list[dict] | None:
-    """The runtime's kernels (/api/accel/kernels, else the standard /api/kernels); None if down."""
+    """The runtime's kernels (/api/accel/kernels, else the standard /api/kernels); None if down.
+    `http` is unused (each runtime has its own client), kept for callers."""
     paths = ["/api/accel/kernels", "/api/kernels"] if rt.supports_accel else ["/api/kernels"]
     for path in paths:
         try:
-            resp = await rt.fetch(http, path, timeout=timeout)
-        except OSError:
+            resp = await rt.api(path, timeout=timeout)
+        except OSError:  # down, or a bad answer (then marked unhealthy with the reason)
             return None
         if resp.code == 200:
-            try:
-                return json.loads(resp.body)
-            except ValueError:
-                return None
+            return json.loads(resp.body)  # a list of kernel objects: checked by rt.api
     return None
 
 

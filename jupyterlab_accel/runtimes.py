@@ -6,18 +6,26 @@ runtime never delays the others and never makes a listing wait more than `health
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import sys
 import time
+from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient
-from traitlets import Dict, Float, Instance, Int, List, default
+from traitlets import Bool, Dict, Float, Instance, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .embedded import EmbeddedGateway
 from .runtime import Runtime, RuntimeError_
-from .state import AccelState
+from .state import AccelState, StateFolderLocked
 
 USER_FILE = "runtimes.json"
+
+
+class RuntimeNotAllowed(RuntimeError_):
+    """The server's configuration forbids this runtime (reported as a 403)."""
+
+
 _CONFIG_KEYS = {
     "name",
     "display_name",
@@ -49,7 +57,47 @@ class RuntimeRegistry(LoggingConfigurable):
     health_max_age = Float(
         1.0, config=True, help="Seconds a health result is reused before a listing checks again."
     )
-    max_clients = Int(64, config=True, help="Concurrent upstream HTTP requests.")
+    health_grace = Float(
+        4.0,
+        config=True,
+        help="Seconds a runtime that was healthy stays listed (with its last kernelspecs) while "
+        "its health checks only time out: one slow check does not hide its kernels.",
+    )
+    max_connections = Int(
+        16,
+        config=True,
+        help="Concurrent API requests per runtime (each runtime has its own HTTP client, so a "
+        "hung runtime never uses another's connections).",
+    )
+    max_streams = Int(
+        16,
+        config=True,
+        help="Concurrent proxied transfers (contents, files) per runtime; more wait up to "
+        "`stream_wait` seconds for a slot, then get 503.",
+    )
+    stream_wait = Float(5.0, config=True, help="Seconds a proxied transfer waits for a slot.")
+    stream_timeout = Float(
+        3600,
+        config=True,
+        help="Seconds one proxied transfer may take in all (a big download on a slow link); a "
+        "transfer whose browser goes away is cut at once, whatever this is.",
+    )
+    allow_user_runtimes = Bool(
+        True,
+        config=True,
+        help="Whether users may add runtimes (POST /accel/runtimes). Turn off on multi-user "
+        "deployments (JupyterHub) where only the operator chooses where kernels run.",
+    )
+    allowed_urls = List(
+        Unicode(),
+        config=True,
+        help="Shell-style patterns (fnmatch) a user-added runtime URL must match, e.g. "
+        "'https://*.gpu.example.org:443/*'. Matched against scheme://host:port/path with the "
+        "port always written out. Empty: any URL. Configured runtimes are not restricted.",
+    )
+    max_clients = Int(
+        64, config=True, help="Connections of the shared client (no runtime requests use it)."
+    )
 
     embedded = Instance(EmbeddedGateway)
 
@@ -62,6 +110,11 @@ class RuntimeRegistry(LoggingConfigurable):
         self.state = AccelState(parent=self)
         self._runtimes: dict[str, Runtime] = {}
         self._http: AsyncHTTPClient | None = None
+        try:
+            self.state.lock()  # a second server on this folder stops here, naming the first
+        except StateFolderLocked as e:
+            self.log.critical("jupyterlab_accel: %s", e)
+            raise SystemExit(1) from None
         for entry in self.runtimes:
             try:
                 self._add(self._from_config(entry))
@@ -75,15 +128,15 @@ class RuntimeRegistry(LoggingConfigurable):
 
     @property
     def http(self) -> AsyncHTTPClient:
-        """One client for every upstream request (bodies streamed, so no size cap needed)."""
+        """A shared client, kept for older callers: runtime requests go through each
+        runtime's own client (`Runtime.api`, `Runtime.open_stream`)."""
         if self._http is None:
             self._http = AsyncHTTPClient(
                 force_instance=True, max_clients=self.max_clients, max_body_size=sys.maxsize
             )
         return self._http
 
-    @staticmethod
-    def _from_config(entry: dict, removable: bool = False) -> Runtime:
+    def _from_config(self, entry: dict, removable: bool = False) -> Runtime:
         if not isinstance(entry, dict):
             raise RuntimeError_("a runtime must be an object")
         unknown = set(entry) - _CONFIG_KEYS
@@ -91,12 +144,27 @@ class RuntimeRegistry(LoggingConfigurable):
             raise RuntimeError_(f"unknown runtime keys: {sorted(unknown)}")
         if "name" not in entry or "url" not in entry:
             raise RuntimeError_("a runtime needs 'name' and 'url'")
-        return Runtime(**entry, removable=removable)
+        return Runtime(
+            **entry,
+            removable=removable,
+            max_connections=self.max_connections,
+            max_streams=self.max_streams,
+        )
 
     def _add(self, rt: Runtime) -> None:
         if rt.name in self._runtimes:
             raise RuntimeError_(f"runtime {rt.name!r} already exists")
         self._runtimes[rt.name] = rt
+
+    def url_allowed(self, url: str) -> bool:
+        """Whether a (normalised) user-added URL matches `allowed_urls` (empty: any)."""
+        if not self.allowed_urls:
+            return True
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        full = f"{parts.scheme}://{host}:{port}{parts.path or '/'}"
+        return any(fnmatch.fnmatchcase(full, pattern) for pattern in self.allowed_urls)
 
     # -- lookup -----------------------------------------------------------------------
     def get(self, name: str) -> Runtime | None:
@@ -109,7 +177,14 @@ class RuntimeRegistry(LoggingConfigurable):
     def start_embedded(self, root_dir: str) -> None:
         if not self.embedded.enabled or self.embedded.name in self._runtimes:
             return
-        self._add(self.embedded.start(root_dir))
+        # Kernels there must not inherit the other runtimes' secrets.
+        secrets = {rt.token_env for rt in self.all() if rt.token_env}
+        secrets |= {
+            e["token_env"]
+            for e in self.runtimes
+            if isinstance(e, dict) and isinstance(e.get("token_env"), str)
+        }
+        self._add(self.embedded.start(root_dir, exclude_env=secrets))
 
     def stop_embedded(self) -> None:
         self.embedded.stop()
@@ -125,8 +200,17 @@ class RuntimeRegistry(LoggingConfigurable):
         if body.get("token") is not None and not isinstance(body["token"], str):
             raise RuntimeError_("token must be a string")
         rt = self._from_config(body, removable=True)
+        if not self.url_allowed(rt.url):
+            raise RuntimeNotAllowed(
+                f"runtime URL {rt.url!r} is not allowed by this server's configuration "
+                "(RuntimeRegistry.allowed_urls)"
+            )
         self._add(rt)
-        self._save()
+        try:
+            self._save()
+        except BaseException:
+            del self._runtimes[rt.name]  # nothing half-done: not saved, so not added
+            raise
         self.log.info("jupyterlab_accel: runtime %r added (%s)", rt.name, rt.url)
         return rt
 
@@ -137,7 +221,12 @@ class RuntimeRegistry(LoggingConfigurable):
         if not rt.removable:
             raise RuntimeError_(f"runtime {name!r} comes from configuration and cannot be removed")
         del self._runtimes[name]
-        self._save()
+        try:
+            self._save()
+        except BaseException:
+            self._runtimes[name] = rt  # still on disk: keep it listed
+            raise
+        rt.close()
         self.log.info("jupyterlab_accel: runtime %r removed", name)
 
     def _save(self) -> None:
@@ -146,7 +235,7 @@ class RuntimeRegistry(LoggingConfigurable):
     # -- health ---------------------------------------------------------------------
     async def check(self, rt: Runtime, max_age: float | None = None) -> Runtime:
         max_age = self.health_max_age if max_age is None else max_age
-        await rt.check(self.http, self.health_timeout, max_age)
+        await rt.check(None, self.health_timeout, max_age, self.health_grace)
         # A just-spawned embedded gateway answers within a second or two: wait for it.
         while (
             rt.embedded
@@ -155,7 +244,7 @@ class RuntimeRegistry(LoggingConfigurable):
             and time.monotonic() - self.embedded.started_at < 20
         ):
             await asyncio.sleep(0.2)
-            await rt.check(self.http, self.health_timeout, 0)
+            await rt.check(None, self.health_timeout, 0)
         return rt
 
     async def check_all(self, max_age: float | None = None) -> list[Runtime]:
@@ -164,6 +253,8 @@ class RuntimeRegistry(LoggingConfigurable):
         return rts
 
     def close(self) -> None:
+        for rt in self.all():
+            rt.close()
         if self._http is not None:
             self._http.close()
             self._http = None

@@ -9,7 +9,7 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..runtime import Runtime
+from ..runtime import BadAnswer, Runtime
 
 AUTH_RESOURCE = "accel"
 NOT_SUPPORTED = "not supported by this runtime"
@@ -72,7 +72,9 @@ class AccelHandler(APIHandler):
     ) -> None:
         """A small JSON request passed through; the runtime's status and body come back."""
         try:
-            resp = await rt.fetch(self.registry.http, path, method, body=body, timeout=60, **kw)
+            resp = await rt.api(path, method, body=body, timeout=60, **kw)
+        except BadAnswer as e:
+            raise web.HTTPError(502, str(e)) from None
         except OSError as e:
             rt.mark_unhealthy(f"unreachable: {e}")
             raise web.HTTPError(502, f"runtime {rt.name!r} unreachable: {e}") from None

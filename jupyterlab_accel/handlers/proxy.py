@@ -7,12 +7,14 @@ the runtime (each chunk flushed before the next is read). A multi-GB file never 
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import unquote
+import re
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import httputil, web
+from tornado.iostream import StreamClosedError
 
 from .base import AccelHandler
 
@@ -30,10 +32,31 @@ _PASS_UP = ("Content-Type", "Content-Length")
 MAX_CONTENTS_BODY = 256 << 20
 
 
+# Query parameters that authenticate to *this* server: never forwarded to a runtime.
+AUTH_PARAMS = frozenset({"token", "_xsrf"})
+
+
+def forwarded_query(query: str) -> str:
+    """The query string without this server's auth parameters (the runtime gets its own
+    token in a header; it must never see ours)."""
+    if not query:
+        return ""
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in AUTH_PARAMS]
+    return "?" + urlencode(kept) if kept else ""
+
+
+def _upstream_failed(rt, error) -> web.HTTPError:
+    return web.HTTPError(502, f"runtime {rt.name!r} unreachable or failed mid-request: {error}")
+
+
 @web.stream_request_body
 class FilesProxyHandler(AccelHandler):
     """/accel/runtimes/{name}/contents/{path} -> /api/contents/{path};
-    /accel/runtimes/{name}/files/{path} -> /files/{path} (raw bytes)."""
+    /accel/runtimes/{name}/files/{path} -> /files/{path} (raw bytes).
+
+    Each transfer runs on its own connection of the runtime (`Runtime.open_stream`): when the
+    browser goes away the upstream connection is closed at once; when the runtime fails while
+    a body is still arriving, the browser gets a 502 at once (the rest is not awaited)."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")
     max_body_size = MAX_CONTENTS_BODY
@@ -53,20 +76,38 @@ class FilesProxyHandler(AccelHandler):
         name = self.path_kwargs["name"]
         self.rt = await self.runtime(name)
         self.upstream_path = self._upstream_path(name)
+        producer = None
         if self.request.method in ("PUT", "POST", "PATCH"):
             self.request.connection.set_max_body_size(self.max_body_size)
             self._queue = asyncio.Queue(maxsize=4)
-            self._upstream = asyncio.ensure_future(self._forward(self._produce))
+            producer = self._produce
+        self._upstream = asyncio.ensure_future(self._forward(producer))
+        if producer is not None:
+            self._upstream.add_done_callback(self._upload_ended)
 
     def _upstream_path(self, name: str) -> str:
         prefix = url_path_join(self.base_url, "accel/runtimes", name)
         rest = self.request.path[len(prefix) :]  # "/contents/..." or "/files/..." (still escaped)
-        if any(seg in ("..", ".") for seg in unquote(rest).split("/")):
+        decoded = unquote(rest)
+        if any(seg in ("..", ".") for seg in decoded.split("/")):
             raise web.HTTPError(400, "path must not contain '.' or '..' segments")
+        if any(ord(c) < 32 or c in "\\\x7f" for c in decoded):
+            raise web.HTTPError(400, "path must not contain control characters or backslashes")
         kind, _, tail = rest.lstrip("/").partition("/")
         base = "/api/contents" if kind == "contents" else "/files"
         path = base + ("/" + tail if tail else "")
-        return path + ("?" + self.request.query if self.request.query else "")
+        return path + forwarded_query(self.request.query)
+
+    def _upload_ended(self, fut: asyncio.Future) -> None:
+        """The runtime failed before the whole upload arrived: answer now (tornado closes the
+        connection after the answer and drops the rest of the body)."""
+        if fut.cancelled() or self._finished:
+            return
+        error = fut.exception()
+        if error is not None:
+            if not isinstance(error, web.HTTPError):
+                error = _upstream_failed(self.rt, error)
+            self.send_error(error.status_code, exc_info=(type(error), error, None))
 
     async def _offer(self, item) -> None:
         """Queue a body chunk for the runtime, unless the runtime already answered or failed
@@ -114,7 +155,8 @@ class FilesProxyHandler(AccelHandler):
             return self.flush()  # awaited by tornado's client: back-pressure
 
         method = self.request.method
-        # A body on GET/HEAD/DELETE is not forwarded, so neither are its headers.
+        # A body on GET/HEAD/DELETE is not forwarded, so neither are its headers. Never
+        # forwarded: cookies, Authorization, XSRF (the runtime gets its own token only).
         headers = (
             {k: self.request.headers[k] for k in _PASS_UP if k in self.request.headers}
             if method in ("PUT", "POST", "PATCH")
@@ -126,7 +168,7 @@ class FilesProxyHandler(AccelHandler):
         req = self.rt.request(
             self.upstream_path,
             method,
-            timeout=3600,
+            timeout=self.registry.stream_timeout,
             headers=headers,
             header_callback=on_header,
             streaming_callback=on_chunk,
@@ -135,24 +177,39 @@ class FilesProxyHandler(AccelHandler):
             **kw,
         )
         try:
-            resp = await self.registry.http.fetch(req, raise_error=False)
-        except OSError as e:
-            raise web.HTTPError(502, f"runtime {self.rt.name!r} unreachable: {e}") from None
+            slot = await self.rt.open_stream(self.registry.stream_wait)
+        except ConnectionError as e:
+            raise web.HTTPError(503, str(e)) from None
+        try:
+            resp = await slot.fetch(req)
+        except (OSError, StreamClosedError) as e:
+            raise _upstream_failed(self.rt, e) from None
+        finally:
+            slot.close()
         if not status.get("sent"):
             status.setdefault("code", resp.code)
             status.setdefault("headers", resp.headers)
             if status["code"] == 599:
-                raise web.HTTPError(502, f"runtime {self.rt.name!r} failed: {resp.error}")
+                if "Timeout" in str(resp.error):
+                    self.rt.mark_unhealthy("unreachable: timed out")
+                raise _upstream_failed(self.rt, resp.error)
             start_response()
+        elif resp.code == 599:  # the runtime went away mid-download: cut the download short
+            self.request.connection.close()
+            return
         self.finish()
 
     async def _finish_upload(self):
         await self._offer(None)
-        await self._upstream
+        try:
+            await self._upstream
+        except web.HTTPError:
+            if not self._finished:
+                raise  # else already answered by _upload_ended
 
     @web.authenticated
     async def get(self, name, rest=None):
-        await self._forward()
+        await self._upstream
 
     head = delete = get
 
@@ -164,20 +221,57 @@ class FilesProxyHandler(AccelHandler):
 
     def on_connection_close(self):
         if self._upstream is not None and not self._upstream.done():
-            self._upstream.cancel()
+            self._upstream.cancel()  # closes the upstream connection (StreamSlot.fetch)
+
+
+# /accel/runtimes/{name}/mounts[...] sub-paths the gateway serves, and their methods.
+_MOUNT_ID = r"[0-9a-f]{12}"
+_MOUNT_ROUTES = [
+    (re.compile(r"^/?$"), ("GET", "POST")),
+    (re.compile(r"^/remotes$"), ("GET",)),
+    (re.compile(rf"^/{_MOUNT_ID}$"), ("GET", "DELETE")),
+    (re.compile(rf"^/{_MOUNT_ID}/(flush|refresh)$"), ("POST",)),
+]
+
+
+def mounts_upstream_path(method: str, rest: str | None, query: str) -> str:
+    """The runtime path for a mounts request; HTTPError 400/404/405 for anything else
+    (no '..', no encoded separators, no query but DELETE's numeric `timeout`)."""
+    rest = rest or ""
+    if "%" in rest or "\\" in rest:
+        raise web.HTTPError(400, "mount paths take no escaped characters")
+    for pattern, methods in _MOUNT_ROUTES:
+        if pattern.match(rest):
+            if method not in methods:
+                raise web.HTTPError(405, f"{method} is not allowed on mounts{rest}")
+            break
+    else:
+        raise web.HTTPError(404, f"no such mounts path: mounts{rest[:100]}")
+    params = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in AUTH_PARAMS]
+    path = "/api/accel/mounts" + rest.rstrip("/")
+    if not params:
+        return path
+    if method != "DELETE" or [k for k, _ in params] != ["timeout"]:
+        raise web.HTTPError(400, "mounts requests take no query parameters but DELETE's timeout")
+    try:
+        timeout = float(params[0][1])
+    except ValueError:
+        raise web.HTTPError(400, "timeout must be a number of seconds") from None
+    if not 0 < timeout <= 3600:
+        raise web.HTTPError(400, "timeout must be in (0, 3600] seconds")
+    return f"{path}?timeout={timeout:g}"
 
 
 class MountsProxyHandler(AccelHandler):
-    """/accel/runtimes/{name}/mounts[/...] -> /api/accel/mounts[/...]."""
+    """/accel/runtimes/{name}/mounts[/...] -> /api/accel/mounts[/...] (known sub-paths only)."""
 
     async def _pass(self, name, rest):
+        method = self.request.method
+        path = mounts_upstream_path(method, rest, self.request.query)
         rt = await self.runtime(name, accel=True)
-        path = "/api/accel/mounts" + (rest or "")
-        if self.request.query:
-            path += "?" + self.request.query
-        body = self.request.body if self.request.method in ("POST", "PUT", "PATCH") else None
+        body = self.request.body if method in ("POST", "PUT", "PATCH") else None
         await self.relay_json(
-            rt, path, self.request.method, body=body, headers={"Content-Type": "application/json"}
+            rt, path, method, body=body, headers={"Content-Type": "application/json"}
         )
 
     @web.authenticated

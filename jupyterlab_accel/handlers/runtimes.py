@@ -6,6 +6,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..runtime import RuntimeError_
+from ..runtimes import RuntimeNotAllowed
 from .base import AccelHandler
 
 
@@ -19,6 +20,12 @@ class RuntimesHandler(AccelHandler):
     @web.authenticated
     @authorized
     async def post(self):
+        if not self.registry.allow_user_runtimes:
+            raise web.HTTPError(
+                403,
+                "adding runtimes is turned off on this server "
+                "(RuntimeRegistry.allow_user_runtimes)",
+            )
         body = self.json_body()
         if isinstance(body, dict) and not isinstance(body.get("name"), (str, type(None))):
             raise web.HTTPError(400, "name must be a string")
@@ -26,8 +33,12 @@ class RuntimesHandler(AccelHandler):
             raise web.HTTPError(409, f"a runtime named {body.get('name')!r} already exists")
         try:
             rt = self.registry.add_user_runtime(body)
+        except RuntimeNotAllowed as e:
+            raise web.HTTPError(403, str(e)) from None
         except (RuntimeError_, TypeError) as e:
             raise web.HTTPError(400, str(e)) from None
+        except OSError as e:  # state folder not writable or full: the runtime was not added
+            raise web.HTTPError(507, f"could not save the runtime: {e.strerror or e}") from None
         await self.registry.check(rt, 0)
         self.write_json(rt.public_model(), 201)
 
@@ -52,6 +63,9 @@ class RuntimeHandler(AccelHandler):
         km = self.kernel_manager
         if hasattr(km, "shutdown_runtime_kernels"):
             await km.shutdown_runtime_kernels(name)
-        self.registry.remove_user_runtime(name)
+        try:
+            self.registry.remove_user_runtime(name)
+        except OSError as e:
+            raise web.HTTPError(507, f"could not save the change: {e.strerror or e}") from None
         self.set_status(204)
         self.finish()
