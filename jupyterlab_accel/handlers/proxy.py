@@ -62,6 +62,7 @@ class FilesProxyHandler(AccelHandler):
     max_body_size = MAX_CONTENTS_BODY
     _queue: asyncio.Queue | None = None
     _upstream: asyncio.Future | None = None
+    _client_gone = False
 
     async def prepare(self):
         await ensure_async(super().prepare())
@@ -76,6 +77,8 @@ class FilesProxyHandler(AccelHandler):
         name = self.path_kwargs["name"]
         self.rt = await self.runtime(name)
         self.upstream_path = self._upstream_path(name)
+        if self._client_gone:  # went away while we looked the runtime up
+            raise web.Finish()
         producer = None
         if self.request.method in ("PUT", "POST", "PATCH"):
             self.request.connection.set_max_body_size(self.max_body_size)
@@ -180,6 +183,9 @@ class FilesProxyHandler(AccelHandler):
             slot = await self.rt.open_stream(self.registry.stream_wait)
         except ConnectionError as e:
             raise web.HTTPError(503, str(e)) from None
+        if self._client_gone:
+            slot.close()
+            return
         try:
             resp = await slot.fetch(req)
         except (OSError, StreamClosedError) as e:
@@ -220,6 +226,7 @@ class FilesProxyHandler(AccelHandler):
     post = patch = put
 
     def on_connection_close(self):
+        self._client_gone = True
         if self._upstream is not None and not self._upstream.done():
             self._upstream.cancel()  # closes the upstream connection (StreamSlot.fetch)
 
