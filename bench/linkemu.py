@@ -13,7 +13,8 @@ memory is bounded by the bandwidth-delay product, not by what the sender offers.
 
 Counters (`stats()`): connections, bytes each way, and `exchanges`: times a connection's client
 sent after the other side had spoken (or first): one per request/response turn, so a REST call
-on a kept-alive connection is 1 and on a new connection 1 plus the connection's own handshake.
+on a kept-alive connection is 1 and on a new connection 1 plus the connection's own handshake;
+`requests` names each turn (HTTP request line without the query, or 'websocket frame').
 """
 
 from __future__ import annotations
@@ -21,14 +22,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import multiprocessing
+import dataclasses
+import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 CHUNK = 64 * 1024
+REPO = str(Path(__file__).resolve().parents[1])
 
 
 @dataclass(frozen=True)
@@ -67,12 +73,16 @@ class Pipe:
         self.delay, self.rate, self.burst = delay, rate, burst
         self.free_at = 0.0  # when the bucket has tokens for the next chunk
         self.in_flight = 0
-        # Bound: the bandwidth-delay product plus a few chunks (at least 1 MiB).
-        self.bound = max(1 << 20, int(rate * delay * 2) + 4 * CHUNK) if rate else 1 << 20
+        self.configure(delay, rate)
         self.room = asyncio.Event()
         self.room.set()
         self.bytes = 0
         self.in_flight_max = 0
+
+    def configure(self, delay: float, rate: float) -> None:
+        self.delay, self.rate = delay, rate
+        # Bound: the bandwidth-delay product plus a few chunks (at least 1 MiB).
+        self.bound = max(1 << 20, int(rate * delay * 2) + 4 * CHUNK) if rate else 1 << 20
 
     def departure(self, now: float, n: int) -> float:
         """When n bytes offered at `now` have left the sender's side of the link."""
@@ -93,6 +103,18 @@ class _Stats:
         self.exchanges = 0
         self.up_bytes = 0
         self.down_bytes = 0
+        self.requests: collections.deque = collections.deque(maxlen=200)
+
+    def exchange(self, first: bytes) -> None:
+        """One more turn; remember its HTTP request line (or 'websocket frame')."""
+        self.exchanges += 1
+        line = first[:300].split(b"\r\n", 1)[0]
+        verb = line.split(b" ", 1)[0]
+        if verb in (b"GET", b"POST", b"PUT", b"PATCH", b"DELETE", b"HEAD", b"OPTIONS"):
+            text = line.decode("latin-1").rsplit(" HTTP/", 1)[0].split("?", 1)[0]
+        else:
+            text = "websocket frame"
+        self.requests.append(text)
 
     def as_dict(self) -> dict:
         return {
@@ -100,6 +122,7 @@ class _Stats:
             "exchanges": self.exchanges,
             "up_bytes": self.up_bytes,
             "down_bytes": self.down_bytes,
+            "requests": list(self.requests),
         }
 
 
@@ -164,6 +187,7 @@ class LinkEmulator:
             await asyncio.gather(
                 self._pipe(reader, up_writer, self.up, "up", turn),
                 self._pipe(up_reader, writer, self.down, "down", turn),
+                return_exceptions=True,
             )
         finally:
             self._writers -= {writer, up_writer}
@@ -205,7 +229,7 @@ class LinkEmulator:
         try:
             while data := await reader.read(CHUNK):
                 if side == "up" and turn["last"] != "up":
-                    self._stats.exchanges += 1
+                    self._stats.exchange(data)
                 turn["last"] = side
                 n = len(data)
                 pipe.bytes += n
@@ -251,6 +275,15 @@ class LinkEmulator:
     def reset(self) -> None:
         self.loop.call_soon_threadsafe(self._stats.reset)
 
+    def set_profile(self, profile: str | Profile) -> None:
+        """Change delay and rate of the running link (open connections too)."""
+        self._call(self._set_profile(resolve(profile, None, None)))
+
+    async def _set_profile(self, profile: Profile) -> None:
+        self.profile = profile
+        for pipe in (self.up, self.down):
+            pipe.configure(profile.delay, profile.rate)
+
     async def _close(self):
         if self._server is not None:
             self._server.close()
@@ -258,9 +291,12 @@ class LinkEmulator:
         for w in list(self._writers):
             w.transport.abort()
         self._writers.clear()
-        for task in asyncio.all_tasks(self.loop):
-            if task is not asyncio.current_task():
-                task.cancel()
+        await asyncio.sleep(0.05)  # let the pipes see their connections end
+        tasks = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
 
     def close(self) -> None:
         if self.loop.is_closed():
@@ -278,30 +314,28 @@ class LinkEmulator:
         self.close()
 
 
-def _serve(conn, target_port: int, port: int, profile: Profile) -> None:
-    """Child of LinkProcess: run the link, answer 'stats'/'reset', exit on 'stop' or EOF."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    link = LinkEmulator(target_port, port, profile)
-    conn.send(link.port)
-    try:
-        while True:
-            try:
-                cmd = conn.recv()
-            except (EOFError, OSError):  # the parent is gone: stop by ourselves
-                break
-            if cmd == "stats":
-                conn.send(link.stats())
-            elif cmd == "reset":
-                link.reset()
-                conn.send(True)
-            else:
-                break
-    finally:
-        link.close()
+def _control(link: LinkEmulator) -> None:
+    """`--control`: JSON lines on stdin ("stats", "reset", {"profile": name}), answers on
+    stdout; stdin's end (the parent is gone) stops the link."""
+    print(json.dumps({"port": link.port}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd == "stats":
+            answer = link.stats()
+        elif cmd == "reset":
+            link.reset()
+            answer = True
+        elif isinstance(cmd, dict) and "profile" in cmd:
+            link.set_profile(Profile(**cmd["profile"]))
+            answer = True
+        else:
+            break
+        print(json.dumps(answer), flush=True)
 
 
 class LinkProcess:
-    """The same link in a process of its own, so it takes no CPU or GIL from the caller."""
+    """The same link in a process of its own, so it takes no CPU or GIL from the caller.
+    It stops when closed, and by itself when this process goes away (its stdin closes)."""
 
     def __init__(
         self,
@@ -312,41 +346,54 @@ class LinkProcess:
         delay: float | None = None,
         rate: float | None = None,
     ):
-        self.profile = resolve(profile, delay, rate)
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self.proc = ctx.Process(
-            target=_serve, args=(child, target_port, port, self.profile), daemon=True
+        self.profile = p = resolve(profile, delay, rate)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
+        cmd = [sys.executable, "-m", "bench.linkemu", str(target_port), f"--port={port}"]
+        cmd += [f"--delay-ms={p.delay * 1e3}", f"--rate-mbit={p.rate * 8 / 1e6}", "--control"]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
         )
-        self.proc.start()
-        child.close()
-        if not self._conn.poll(30):
+        line = self.proc.stdout.readline()
+        if not line:
             self.close()
             raise RuntimeError("link emulator process did not start")
-        self.port = self._conn.recv()
+        self.port = json.loads(line)["port"]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _ask(self, cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"link emulator exited ({self.proc.poll()})")
+        return json.loads(line)
+
     def stats(self) -> dict:
-        self._conn.send("stats")
-        return self._conn.recv()
+        return self._ask("stats")
 
     def reset(self) -> None:
-        self._conn.send("reset")
-        self._conn.recv()
+        self._ask("reset")
+
+    def set_profile(self, profile: str | Profile) -> None:
+        self.profile = resolve(profile, None, None)
+        self._ask({"profile": dataclasses.asdict(self.profile)})
 
     def close(self) -> None:
-        try:
-            self._conn.send("stop")
-        except (OSError, BrokenPipeError):
-            pass
-        self._conn.close()
-        self.proc.join(5)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(5)
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # EOF: the link closes and the process exits
+            except OSError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc.stdout.close()
 
     def __enter__(self):
         return self
@@ -362,6 +409,7 @@ def main(argv=None):
     ap.add_argument("--profile", choices=sorted(PROFILES), default=None)
     ap.add_argument("--delay-ms", type=float, default=0.0, help="one-way delay (no --profile)")
     ap.add_argument("--rate-mbit", type=float, default=0.0, help="Mbit/s each way, 0 = no cap")
+    ap.add_argument("--control", action="store_true", help=argparse.SUPPRESS)  # LinkProcess
     args = ap.parse_args(argv)
     link = LinkEmulator(
         args.target_port,
@@ -370,6 +418,12 @@ def main(argv=None):
         delay=args.delay_ms / 1e3,
         rate=args.rate_mbit * 1e6 / 8,
     )
+    if args.control:
+        try:
+            _control(link)
+        finally:
+            link.close()
+        return
     p = link.profile
     print(
         f"link {p.name}: 127.0.0.1:{link.port} -> 127.0.0.1:{args.target_port}, "

@@ -175,6 +175,8 @@ def test_stops_by_itself():
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     # Process form: the child exits when its parent's end of the control pipe goes away.
     proc = LinkProcess(9, delay=0.001)
-    proc._conn.close()  # as when the parent dies without a word
-    proc.proc.join(10)
-    assert proc.proc.exitcode is not None
+    proc.proc.stdin.close()  # as when the parent dies without a word
+    assert proc.proc.wait(10) == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", proc.port), timeout=1).close()
+    proc.close()
