@@ -5,13 +5,15 @@ shapes, or records every request it gets (to check what reaches a runtime).
 
 Modes: `good` (well-formed answers), `specs-list`, `specs-types`, `info-list`, `info-types`,
 `kernel-later` (well-formed until a kernel exists, then garbage kernel models), `kernel-start`
-(garbage at kernel start). Every request is appended to FILE as one JSON line when given."""
+(garbage at kernel start). With `--slow-flag=FILE`, kernelspecs answer after 3 s while FILE
+exists (a slow runtime, switched on and off by the test). Every request is appended to FILE as one JSON line when given."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import uuid
 
 from tornado import web
@@ -68,6 +70,8 @@ class Handler(web.RequestHandler):
             return self.answer(GARBAGE[mode][path])
         later = mode == "kernel-later" and self.kernels
         if path == "/api/kernelspecs":
+            if self.opts.slow_flag and os.path.exists(self.opts.slow_flag):
+                await asyncio.sleep(3)
             return self.answer(SPECS)
         if path == "/api/accel/runtime":
             return self.answer(INFO)
@@ -108,6 +112,7 @@ async def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", default="good")
     parser.add_argument("--record", default=None)
+    parser.add_argument("--slow-flag", default=None, help="kernelspecs slow while this exists")
     opts = parser.parse_args()
     app = web.Application([(r"/(.*)", Handler, {"opts": opts, "kernels": {}})])
     app.listen(opts.port, "127.0.0.1")

@@ -145,6 +145,34 @@ def test_garbage_at_kernel_start_is_a_502_not_a_500(tmp_path):
         bad.stop()
 
 
+def test_one_slow_health_check_does_not_hide_kernelspecs(tmp_path):
+    """Stale while failing: a healthy runtime whose checks start timing out stays listed with
+    its kernelspecs for `health_grace` (4 s), then is reported down."""
+    flag = tmp_path / "slow"
+    rt = start_bad_runtime(tmp_path / "rt", "good", slow_flag=flag)
+    server = server_with(tmp_path / "s", [{"name": "slowish", "url": rt.url, "token": "t"}])
+    try:
+        assert "accel--slowish--python3" in get_json(server, "/api/kernelspecs")["kernelspecs"]
+        flag.touch()
+        time.sleep(1.1)  # past health_max_age: the next listing checks again, and times out
+        t0 = time.monotonic()
+        specs = get_json(server, "/api/kernelspecs")["kernelspecs"]
+        assert time.monotonic() - t0 < 2.5
+        assert "accel--slowish--python3" in specs, "one slow check hid the kernelspecs"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            rts = {r["name"]: r for r in get_json(server, "/accel/runtimes")}
+            if not rts["slowish"]["healthy"]:
+                break
+        assert rts["slowish"]["error"] == "unreachable: timed out"
+        flag.unlink()
+        time.sleep(1.1)
+        assert get_json(server, "/accel/runtimes")[0]["healthy"]
+    finally:
+        server.stop()
+        rt.stop()
+
+
 def _upload(server, path: str, size: int, on_progress, chunk: int = 1 << 20):
     """PUT a contents-API body of `size` bytes chunk by chunk over a raw socket; after each
     chunk call on_progress(sent); returns (status, body, time the answer came)."""
