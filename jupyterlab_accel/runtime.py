@@ -418,6 +418,10 @@ class Runtime:
                 self._http.tcp_client = _RuntimeTCPClient(self.resolver, self.peer_pid)
         return self._http
 
+    def http_client(self) -> AsyncHTTPClient:
+        """`http`, for callers that ask for a runtime's client by this name (filesync)."""
+        return self.http
+
     @property
     def ws_url(self) -> str:
         return "ws" + self.url[4:]
