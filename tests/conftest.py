@@ -1,4 +1,7 @@
+import os
+import shutil
 import signal
+import tempfile
 
 import pytest
 
@@ -13,6 +16,21 @@ def _interrupt_on_sigterm(signum, frame):
 # so the gateways and servers it started are stopped by PID instead of leaking.
 if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+
+
+def pytest_configure(config):
+    # Each run gets its own base temp dir: pytest's default keeps the last 3 runs under one
+    # shared folder and deletes older ones, which removes the live workspaces of a run going on
+    # beside it (two lanes, or two people on one machine).
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="accel-pytest-")
+        config._accel_own_basetemp = config.option.basetemp
+
+
+def pytest_sessionfinish(session, exitstatus):
+    own = getattr(session.config, "_accel_own_basetemp", None)
+    if own and exitstatus == 0:
+        shutil.rmtree(own, ignore_errors=True)  # kept after a failure, for its logs
 
 
 @pytest.fixture
