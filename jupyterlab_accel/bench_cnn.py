@@ -11,7 +11,13 @@ Data: N images 28x28: one of 10 fixed random class templates, half-blended with 
 import json
 import time
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # shown as this runtime's row in the benchmark table
+    raise ImportError(
+        "the benchmark needs numpy where it trains (this kernel's or this host's Python): "
+        "pip install numpy (and torch for the GPU/TPU path)"
+    ) from None
 
 CONV, HID = 8, 8 * 13 * 13
 
@@ -81,7 +87,10 @@ def setup(n=8192, seed=0, backend="auto", device="auto"):
             import torch
         except ImportError:
             if backend == "torch":
-                raise
+                raise ImportError(
+                    "backend 'torch' was asked for, but torch is not installed where the "
+                    "benchmark trains: pip install torch, or use --backend numpy"
+                ) from None
         else:
             torch.manual_seed(seed)
             dev, label = _torch_device(torch, device)

@@ -26,9 +26,15 @@ from urllib.parse import quote
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from . import bench_cnn
-
-CNN_SOURCE = Path(bench_cnn.__file__).read_text()
+# The training script, sent as source to each kernel and never imported here: it needs numpy
+# (and torch, where present), which are the runtimes' business, not this command's.
+CNN_SCRIPT = Path(__file__).with_name("bench_cnn.py")
+COMMANDS = {
+    "bench-runtimes": "train the same small CNN on every healthy runtime and compare them",
+}
+USAGE = "usage: jupyter accel COMMAND [--help]\n\ncommands:\n" + "".join(
+    f"  {name:16} {text}\n" for name, text in COMMANDS.items()
+)
 
 
 class Server:
@@ -150,7 +156,7 @@ async def bench_runtime(server: Server, rt: dict, kernel_name: str, args) -> dic
     try:
         setup = (
             f"__accel_bench = {{'__name__': 'accel_bench_cnn'}}\n"
-            f"exec(compile({CNN_SOURCE!r}, 'bench_cnn.py', 'exec'), __accel_bench)\n"
+            f"exec(compile({CNN_SCRIPT.read_text()!r}, 'bench_cnn.py', 'exec'), __accel_bench)\n"
             f"__accel_state = __accel_bench['setup']({args.samples}, backend={args.backend!r})"
         )
         train = (
@@ -182,7 +188,7 @@ def run_direct(args) -> dict:
     """The same script as a plain process on this host (no kernel, no server)."""
     cmd = [
         sys.executable,
-        str(Path(bench_cnn.__file__)),
+        str(CNN_SCRIPT),
         "--samples",
         str(args.samples),
         "--epochs",
@@ -336,8 +342,13 @@ def main(argv=None) -> int:
 def cli(argv=None) -> int:
     """`jupyter-accel SUBCOMMAND` (so `jupyter accel bench-runtimes` works)."""
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("bench-runtimes",):
-        print("usage: jupyter accel bench-runtimes [--help]", file=sys.stderr)
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        if argv:
+            print(f"jupyter accel: unknown command {argv[0]!r}", file=sys.stderr)
+        print(USAGE, end="", file=sys.stderr)
         return 2
     return main(argv[1:])
 

