@@ -268,6 +268,16 @@ def many_files(folder: Path, n: int) -> None:
         (folder / f"file-{i:05d}.txt").write_bytes(b"")
 
 
+def deflate_config(workdir: Path, level: int = 1) -> str:
+    """A gateway `--config` accepting permessage-deflate at zlib `level` (the option is a dict,
+    which the command line cannot give)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "deflate_config.json"
+    opts = {"compression_level": level, "mem_level": 8}
+    cfg.write_text(json.dumps({"ServerApp": {"websocket_compression_options": opts}}))
+    return f"--config={cfg}"
+
+
 class Rig:
     """Every process and link of the run, started once; profiles are switched on the links."""
 
@@ -285,9 +295,9 @@ class Rig:
         first = PROFILES[args.profiles[0]]
         data = tmp / "data"
         write_second_kernelspec(data)
-        gw_opts = ("--ServerApp.websocket_compression_options={}",)  # it may be negotiated
-        a = self.hop(start_gateway(tmp / "gw-a", *gw_opts), first)
-        b = self.hop(start_gateway(tmp / "gw-b", *gw_opts), first)
+        # Our gateways accept permessage-deflate, so the relay's setting decides.
+        a = self.hop(start_gateway(tmp / "gw-a", deflate_config(tmp / "gw-a")), first)
+        b = self.hop(start_gateway(tmp / "gw-b", deflate_config(tmp / "gw-b")), first)
         many_files(a.proc.root / "many", args.files)
         variants = [("", ())]  # no compression setting in this tree: one plain variant
         if args.compression_setting:

@@ -1,0 +1,35 @@
+"""`python -m bench.link --quick`: every path and operation over the `far` link, CI-sized."""
+
+from __future__ import annotations
+
+from bench import link
+
+
+def all_ok(row: dict) -> bool:
+    done, runs = row["ok"].split("/")
+    return done == runs != "0"
+
+
+def test_link_bench_quick(capsys):
+    out = link.main(["--quick"])
+    assert out["errors"] == [], out["errors"]
+    rows = {(r["op"], r["path"]): r for r in out["rows"]}
+    paths = {r["path"] for r in out["rows"]}
+    assert {"stock --gateway-url", "stock KG direct"} <= paths
+    ours = "jupyterlab-accel full path"
+    for op in ("cell", "start", "change", "text", "html"):
+        for path in (ours, "stock --gateway-url", "stock KG direct"):
+            r = rows[(op, path)]
+            assert all_ok(r), r
+            # Nothing crosses an 80 ms link faster than its round trip.
+            assert r["seconds"] >= 0.08 and r["exchanges"] >= 1, r
+    for op in ("upload", "listing"):
+        for path in (ours, "stock jupyter_server across the link"):
+            assert all_ok(rows[(op, path)]), rows[(op, path)]
+    # A cell is one exchange on an open websocket: a link RTT plus the kernel, not several.
+    assert rows[("cell", ours)]["exchanges"] == 1
+    assert rows[("cell", ours)]["rtts"] < 3, rows[("cell", ours)]
+    # Bulk outputs are measured against the link's bandwidth and cannot exceed it uncompressed.
+    assert 0 < rows[("text", ours)]["fraction"] <= 1.05
+    printed = capsys.readouterr().out
+    assert "### `far`: RTT 80 ms, 50 Mbit/s" in printed and "| Files listing |" in printed
