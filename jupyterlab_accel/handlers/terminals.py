@@ -22,7 +22,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from tornado.websocket import WebSocketClosedError, WebSocketHandler, websocket_connect
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .base import AUTH_RESOURCE, NOT_SUPPORTED, AccelHandler
 
@@ -46,6 +46,16 @@ def overlap(delivered: str, replay: str) -> int:
             k += 1
         pi[i] = k
     return pi[-1]
+
+
+def already_delivered(tail: str, replay: str) -> int:
+    """How much of a reconnect's replay the browser has: the replay starts inside what was
+    delivered (overlap), or, when it reaches back further than the kept tail, holds the tail."""
+    n = overlap(tail, replay)
+    if n or len(replay) <= len(tail) or not tail:
+        return n
+    at = replay.rfind(tail)
+    return at + len(tail) if at >= 0 else 0
 
 
 def check_terminals(rt) -> None:
@@ -123,7 +133,7 @@ class TerminalRelayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         super().open()
         self.set_nodelay(True)
         try:
-            self.upstream = await websocket_connect(self._request())
+            self.upstream = await self.rt.websocket_connect(self._request())
         except (HTTPClientError, OSError) as e:
             self.close(1011, f"runtime terminal unavailable: {e}"[:120])
             return
@@ -149,7 +159,7 @@ class TerminalRelayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             if kind == "stdout" and rest and isinstance(rest[0], str):
                 text = rest[0]
                 if replay_due:
-                    text = text[overlap(self.tail, text) :]
+                    text = text[already_delivered(self.tail, text) :]
                     replay_due = False
                     if not text:
                         continue
@@ -173,7 +183,7 @@ class TerminalRelayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         while not self.closed and loop.time() < deadline:
             await asyncio.sleep(delay)
             try:
-                self.upstream = await websocket_connect(self._request())
+                self.upstream = await self.rt.websocket_connect(self._request())
             except HTTPClientError as e:
                 if e.code == 404:  # the terminal is gone (runtime restarted, culled)
                     await self._send_quietly(json.dumps(["disconnect", 1]))
