@@ -61,9 +61,17 @@ class Status:
 class ProviderError(Exception):
     """A step failed: `step` and `reason` name it, the text says why (shown to the user)."""
 
-    def __init__(self, message: str, *, step: str | None = None, reason: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        reason: str | None = None,
+        details: dict | None = None,
+    ):
         super().__init__(message)
         self.step, self.reason = step, reason
+        self.details = details or {}  # shown with the status, e.g. a host key's fingerprint
 
 
 class RuntimeProvider(LoggingConfigurable):
@@ -109,6 +117,10 @@ class RuntimeProvider(LoggingConfigurable):
 
     def on_change(self, listener: Callable[[RuntimeProvider], None]) -> None:
         self._listeners.append(listener)
+
+    def off_change(self, listener: Callable[[RuntimeProvider], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(self) -> Endpoint:
