@@ -275,6 +275,27 @@ class LinkEmulator:
     def reset(self) -> None:
         self.loop.call_soon_threadsafe(self._stats.reset)
 
+    def cut(self) -> None:
+        """The link goes down: open connections are reset, new ones refused."""
+        self._call(self._cut())
+
+    def restore(self) -> None:
+        if self._server is None:
+            self._call(self._relisten())
+
+    async def _cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for w in list(self._writers):
+            w.transport.abort()  # RST: data in flight is lost, as on a real cut
+        self._writers.clear()
+
+    async def _relisten(self) -> None:
+        self._server = await asyncio.start_server(
+            self._client, "127.0.0.1", self.port, reuse_address=True
+        )
+
     def set_profile(self, profile: str | Profile) -> None:
         """Change delay and rate of the running link (open connections too)."""
         self._call(self._set_profile(resolve(profile, None, None)))
@@ -285,12 +306,7 @@ class LinkEmulator:
             pipe.configure(profile.delay, profile.rate)
 
     async def _close(self):
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for w in list(self._writers):
-            w.transport.abort()
-        self._writers.clear()
+        await self._cut()
         await asyncio.sleep(0.05)  # let the pipes see their connections end
         tasks = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
         for task in tasks:
@@ -315,8 +331,8 @@ class LinkEmulator:
 
 
 def _control(link: LinkEmulator) -> None:
-    """`--control`: JSON lines on stdin ("stats", "reset", {"profile": name}), answers on
-    stdout; stdin's end (the parent is gone) stops the link."""
+    """`--control`: JSON lines on stdin ("stats", "reset", "cut", "restore",
+    {"profile": {...}}), answers on stdout; stdin's end (the parent is gone) stops the link."""
     print(json.dumps({"port": link.port}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -324,6 +340,9 @@ def _control(link: LinkEmulator) -> None:
             answer = link.stats()
         elif cmd == "reset":
             link.reset()
+            answer = True
+        elif cmd in ("cut", "restore"):
+            getattr(link, cmd)()
             answer = True
         elif isinstance(cmd, dict) and "profile" in cmd:
             link.set_profile(Profile(**cmd["profile"]))
@@ -377,6 +396,12 @@ class LinkProcess:
 
     def reset(self) -> None:
         self._ask("reset")
+
+    def cut(self) -> None:
+        self._ask("cut")
+
+    def restore(self) -> None:
+        self._ask("restore")
 
     def set_profile(self, profile: str | Profile) -> None:
         self.profile = resolve(profile, None, None)

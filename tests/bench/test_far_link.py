@@ -1,0 +1,86 @@
+"""The correctness paths once through the `far` link (80 ms RTT, 50 Mbit/s) between the server
+and the runtime, to catch timeouts that only a slow link shows: a kernel starts and its cells
+run, a large output arrives whole, Files uploads in JupyterLab's chunks through
+/accel/runtimes/{name}/contents, and a cut of the link is survived with every line once."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from bench.linkemu import LinkProcess
+from bench.upload import chunked_upload
+from tests.reliability.output import (
+    new_session,
+    numbers,
+    printer,
+    read_for,
+    send_execute,
+    stream_text,
+)
+from tests.server.conftest import server_with, start_session
+from tests.support.kernel_ws import KernelClient
+from tests.support.procs import start_gateway
+
+pytestmark = pytest.mark.timeout(150)
+
+
+@pytest.fixture(scope="module")
+def far(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("far")
+    gw = start_gateway(tmp / "gw")
+    link = LinkProcess(gw.port, profile="far")
+    server = server_with(tmp / "server", [{"name": "far", "url": link.url, "token": gw.token}])
+    try:
+        yield {"gw": gw, "link": link, "server": server}
+    finally:
+        server.stop()
+        link.close()
+        gw.stop()
+
+
+def test_kernel_starts_and_runs_over_far_link(far):
+    server = far["server"]
+    t0 = time.monotonic()
+    kid = start_session(server, "accel--far--python3", "far.ipynb")["kernel"]["id"]
+    with KernelClient(server.url, kid, server.token, protocol="v1", timeout=60) as c:
+        assert c.eval("1 + 1", timeout=30) == "2"
+        started = time.monotonic() - t0
+        r = c.execute("print('z' * 5_000_000)", timeout=60)  # ~0.8 s of link time
+        assert len(r["stdout"]) == 5_000_001 and r["reply"]["status"] == "ok"
+    assert far["link"].stats()["down_bytes"] >= 5_000_000  # it did cross the link
+    print(f"far link: session start -> first result {started:.2f}s")
+
+
+def test_files_upload_over_far_link(far):
+    server = far["server"]
+    size = 3 * 1024 * 1024 + 5  # four JupyterLab chunks, the last one short
+    dt = chunked_upload(server, "/accel/runtimes/far/contents/far-upload.bin", size, timeout=60)
+    print(f"far link: {size / 1e6:.1f} MB uploaded in {dt:.2f}s")
+    # the file landed on the runtime (chunked_upload also checked its size and deleted it)
+    assert not (far["gw"].root / "far-upload.bin").exists()
+
+
+def test_link_cut_and_restored_every_line_once(far):
+    server, link = far["server"], far["link"]
+    kid = start_session(server, "accel--far--python3", "far-cut.ipynb")["kernel"]["id"]
+    with KernelClient(
+        server.url, kid, server.token, protocol="v1", session=new_session(), timeout=60
+    ) as c:
+        msg_id = send_execute(c, printer(16, 0.25))
+        got = read_for(c, msg_id, 1.5)
+        link.cut()
+        time.sleep(1.0)
+        link.restore()
+        got += read_for(c, msg_id, 40, until_idle=True)
+    kinds = [m["content"]["kind"] for m in got if m["header"]["msg_type"] == "accel_notice"]
+    assert "reconnecting" in kinds and "reconnected" in kinds, kinds
+    assert numbers(stream_text(got)) == list(range(16))
+    assert got[-1]["content"]["execution_state"] == "idle"
+
+
+def test_link_process_gives_the_far_profile(far):
+    link = far["link"]
+    assert dataclasses.astuple(link.profile) == ("far", 0.080, 50e6 / 8)
