@@ -122,9 +122,19 @@ class RuntimeRegistry(LoggingConfigurable):
                 self.log.error("jupyterlab_accel: ignoring configured runtime: %s", e)
         for entry in self.state.read_json(USER_FILE, []):
             try:
-                self._add(self._from_config(entry, removable=True))
+                if isinstance(entry, dict) and "provider" in entry:  # e.g. an SSH host's
+                    from .providers.runtime import runtime_from_record
+
+                    self._add(runtime_from_record(entry, parent=self))
+                else:
+                    self._add(self._from_config(entry, removable=True))
             except (RuntimeError_, TypeError) as e:
                 self.log.error("jupyterlab_accel: ignoring stored runtime: %s", e)
+        # Cluster runtimes and their jobs' runtimes (providers/slurm_runtime.py).
+        from .providers.slurm_runtime import SlurmRuntimes
+
+        self.slurm = SlurmRuntimes(self)
+        self.slurm.install()
 
     @property
     def http(self) -> AsyncHTTPClient:
@@ -172,6 +182,17 @@ class RuntimeRegistry(LoggingConfigurable):
 
     def all(self) -> list[Runtime]:
         return list(self._runtimes.values())
+
+    def remove(self, name: str) -> None:
+        """Drop a runtime a provider made and owns (not in the state file)."""
+        rt = self._runtimes.pop(name, None)
+        if rt is not None:
+            rt.close()
+
+    async def kernel_target(self, kernel_name: str) -> str:
+        """The kernel name a start of `kernel_name` goes to: itself, or for a cluster runtime
+        the same spec on the runtime of a job submitted for it (waits while it is pending)."""
+        return await self.slurm.kernel_target(kernel_name)
 
     # -- the embedded runtime -----------------------------------------------------------
     def start_embedded(self, root_dir: str) -> None:

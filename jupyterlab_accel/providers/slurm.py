@@ -225,6 +225,14 @@ class SlurmClusters(LoggingConfigurable):
         config=True,
         help="Seconds before the job's time limit at which kernels get an accel_notice warning.",
     )
+    kernel_spec = Unicode(
+        "python3", config=True, help="Kernel spec of the job's gateway that kernels start with."
+    )
+    ended_linger = Float(
+        600,
+        config=True,
+        help="Seconds an ended job stays listed (with the scheduler's reason) before it goes.",
+    )
     client = Instance(SlurmClient)
 
     @default("client")
@@ -464,6 +472,28 @@ class SlurmJobProvider(RuntimeProvider):
             reason=state.lower(),
             details=self._details(job_state=state),
         )
+
+    async def ended_reason(self, wait: float) -> str | None:
+        """The job's end ('SLURM job 12 ended: it reached its time limit') once the scheduler
+        reports it within `wait` seconds; None while the job goes on."""
+        deadline = time.monotonic() + wait
+        while True:
+            if self.state is State.STOPPED:
+                return self.message
+            if self.job_id is None:
+                return None
+            try:
+                job = await self.client.job(self.job_id)
+            except SlurmError:
+                job = self.job
+            if job is None or job.ended:
+                if self.state is not State.STOPPED:
+                    self._stopping = True
+                    self._ended(job)
+                return self.message
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(min(1.0, self.cluster.poll_interval))
 
     async def stop(self) -> None:
         self._stopping = True
