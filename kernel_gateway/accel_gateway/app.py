@@ -117,7 +117,15 @@ class AccelGatewayApp(ServerApp):
     ):
         super().initialize(argv, find_extensions, new_httpserver, starter_extension)
         token = self.identity_provider.token
-        if not is_loopback(self.ip) and (not token or self.identity_provider.token_generated):
+        if not token:
+            # The token is this API server's only protection (no login page, XSRF kept for
+            # cookie clients): without it any web page in a local browser could start kernels.
+            self.log.critical(
+                "An empty token is refused: pass --token=SECRET or set JUPYTER_TOKEN, or give "
+                "neither to have one generated and printed at start."
+            )
+            self.exit(1)
+        if not is_loopback(self.ip) and self.identity_provider.token_generated:
             self.log.critical(
                 "A token is required when listening beyond loopback (ip=%s): pass --token or set "
                 "JUPYTER_TOKEN.",

@@ -1,10 +1,16 @@
-"""Output journal: every kernel's iopub messages, numbered, in a ring bounded in bytes.
+"""Output journal: every kernel's iopub messages, and the shell/control/stdin messages of each
+websocket session, numbered in arrival order, in one ring bounded in bytes.
 
 The journal lives on the gateway, so output produced while nobody is connected (browser closed,
 laptop asleep, server <-> gateway link cut) is still there when a client comes back:
 - `GET /api/accel/kernels/{id}/journal?since=SEQ` returns what a client missed, as JSON;
 - a kernel websocket that reconnects with the same session id gets what it missed, in order,
   exactly once (see websocket.py); this replaces jupyter_server's unbounded offline buffer.
+
+Replies (execute_reply, interrupt_reply, input_request, comm replies...) go to the ZMQ identity
+of one websocket session, so they are recorded under that session's key and replayed only to
+it; a session whose websocket went away keeps its ZMQ channels open ("parked", bounded per
+kernel) so replies sent while it is away land here instead of being dropped by the kernel.
 
 When the ring is full the oldest messages go; the journal counts what went per execution and
 replay puts a visible marker output in their place. Executions (execute_input: msg_id, code,
@@ -37,6 +43,8 @@ class Entry:
     parent: dict
     size: int
     t: float = 0.0  # time.monotonic() when recorded
+    channel: str = "iopub"
+    session: str | None = None  # websocket session key of a reply; None: iopub, for everyone
 
 
 @dataclass
@@ -101,6 +109,9 @@ class KernelJournal:
         self.cursors: dict[str, tuple[int, float, int]] = {}
         self.active: dict[str, object] = {}  # session key -> connection fed now
         self.listeners: list = []  # callables(entry) for live delivery
+        # session key -> (channels {shell, control, stdin}, kernel ports) of a session whose
+        # websocket went away: its replies are recorded until it comes back
+        self.parked: OrderedDict[str, tuple[dict, list]] = OrderedDict()
         self._stream = None
         self.subscribed = asyncio.Event()  # set by the first message (ipykernel's iopub_welcome)
 
@@ -132,13 +143,17 @@ class KernelJournal:
                 self._stream.close()
             self._stream = None
 
-    def record(self, parts: list) -> Entry:
+    def record(self, parts: list, channel: str = "iopub", session: str | None = None) -> Entry:
+        """Number and keep one message (without identities and signature); `session` is the
+        websocket session key a shell/control/stdin message was addressed to."""
         parts = [bytes(p) if not isinstance(p, bytes) else p for p in parts]
         header, parent = self.unpack(parts[0]), self.unpack(parts[1])
         self.seq += 1
-        entry = Entry(self.seq, parts, header, parent, sum(len(p) for p in parts), time.monotonic())
-        self.subscribed.set()
-        self._track(entry)
+        size = sum(len(p) for p in parts)
+        entry = Entry(self.seq, parts, header, parent, size, time.monotonic(), channel, session)
+        if channel == "iopub":
+            self.subscribed.set()
+            self._track(entry)
         self.entries.append(entry)
         self.bytes += entry.size
         while self.bytes > self.max_bytes and len(self.entries) > 1:
@@ -183,6 +198,43 @@ class KernelJournal:
             ex.dropped_bytes += entry.size
             ex.dropped_until = entry.seq
 
+    # -- parked sessions ------------------------------------------------------------------
+    def park(self, session_key: str, channels: dict, ports: list, limit: int, feed) -> None:
+        """Keep recording a gone session's reply channels (ZMQStreams) until it comes back;
+        beyond `limit` parked sessions the oldest is closed. `feed` is the session's
+        feed_identities."""
+        self.unpark(session_key)
+        for name, stream in channels.items():
+            stream.on_recv(self._recorder(name, session_key, feed))
+        self.parked[session_key] = (channels, ports)
+        while len(self.parked) > limit:
+            self.unpark(next(iter(self.parked)))
+
+    def _recorder(self, channel: str, session_key: str, feed):
+        def on_recv(msg_list):
+            _, fed = feed(msg_list)
+            self.record(fed[1:], channel, session_key)
+
+        return on_recv
+
+    def take_parked(self, session_key: str, ports: list) -> dict | None:
+        """The parked channels of a returning session; None if none (or stale after a
+        restart with new ports, then closed)."""
+        channels, parked_ports = self.parked.pop(session_key, (None, None))
+        if channels is None:
+            return None
+        if parked_ports != ports or any(s.closed() for s in channels.values()):
+            _close(channels)
+            return None
+        for stream in channels.values():
+            stream.stop_on_recv()
+        return channels
+
+    def unpark(self, session_key: str) -> None:
+        channels, _ = self.parked.pop(session_key, (None, None))
+        if channels is not None:
+            _close(channels)
+
     # -- replay ---------------------------------------------------------------------------
     def rewind(self, seq: int, until: float, seconds: float, floor: int = 0) -> int:
         """The seq before the messages recorded in the `seconds` up to `until` (at most `seq`):
@@ -201,13 +253,14 @@ class KernelJournal:
     def first_seq(self) -> int:
         return self.entries[0].seq if self.entries else self.seq + 1
 
-    def since(self, seq: int) -> list[Entry]:
-        """Entries after `seq`, in order, with a marker entry (seq of the first surviving
-        message of that execution) before each execution's output where some was dropped."""
+    def since(self, seq: int, session: str | None = None) -> list[Entry]:
+        """Entries after `seq` (iopub, and the replies of `session`), in order, with a marker
+        entry (seq of the first surviving message of that execution) before each execution's
+        output where some was dropped."""
         out: list[Entry] = []
         marked: set[str] = set()
         for entry in self.entries:
-            if entry.seq <= seq:
+            if entry.seq <= seq or (entry.session is not None and entry.session != session):
                 continue
             pid = entry.parent.get("msg_id", "")
             ex = self.executions.get(pid)
@@ -245,6 +298,8 @@ class KernelJournal:
         """The body of GET /api/accel/kernels/{id}/journal?since=SEQ."""
         messages = []
         for e in self.since(since):
+            if e.session is not None:
+                continue
             msg = {
                 "seq": e.seq,
                 "channel": "iopub",
@@ -285,6 +340,12 @@ class OutputJournal(LoggingConfigurable):
         config=True,
         help="Seconds a kernel start or restart waits for the journal's iopub subscription "
         "(the kernel's iopub_welcome) before answering.",
+    )
+    max_parked_sessions = Int(
+        32,
+        config=True,
+        help="Websocket sessions per kernel whose replies (execute_reply, input_request, ...) "
+        "are kept while their websocket is away; beyond that the oldest session's are not.",
     )
     max_executions = Int(
         1000,
@@ -345,6 +406,14 @@ class OutputJournal(LoggingConfigurable):
         if j is not None:
             j.detach()
             j.listeners.clear()
+            for key in list(j.parked):
+                j.unpark(key)
+
+
+def _close(channels: dict) -> None:
+    for stream in channels.values():
+        if not stream.closed():
+            stream.close()
 
 
 def dumps(body: dict) -> str:
