@@ -126,14 +126,15 @@ class TerminalRelayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         # tornado checks the Origin in this call, before open() connects upstream.
         await super().get(name, term)
 
-    def _request(self):
-        return self.rt.request(f"/terminals/websocket/{self.term}", ws=True, timeout=30)
+    async def _connect(self):
+        req = self.rt.request(f"/terminals/websocket/{self.term}", ws=True, timeout=30)
+        return await self.rt.websocket_connect(req)  # TCP or the embedded runtime's socket
 
     async def open(self, name, term):
         super().open()
         self.set_nodelay(True)
         try:
-            self.upstream = await self.rt.websocket_connect(self._request())
+            self.upstream = await self._connect()
         except (HTTPClientError, OSError) as e:
             self.close(1011, f"runtime terminal unavailable: {e}"[:120])
             return
@@ -183,7 +184,7 @@ class TerminalRelayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         while not self.closed and loop.time() < deadline:
             await asyncio.sleep(delay)
             try:
-                self.upstream = await self.rt.websocket_connect(self._request())
+                self.upstream = await self._connect()
             except HTTPClientError as e:
                 if e.code == 404:  # the terminal is gone (runtime restarted, culled)
                     await self._send_quietly(json.dumps(["disconnect", 1]))

@@ -7,6 +7,7 @@ import { filesPlugin } from './plugins/files';
 import { runtimePlugin } from './plugins/runtime';
 import { sessionsPlugin } from './plugins/sessions';
 import { statusPlugin } from './plugins/status';
+import { terminalsPlugin } from './terminals/plugin';
 
-const plugins: JupyterFrontEndPlugin<any>[] = [corePlugin, runtimePlugin, statusPlugin, filesPlugin, sessionsPlugin, restorePlugin, fileSyncPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [corePlugin, runtimePlugin, statusPlugin, filesPlugin, sessionsPlugin, restorePlugin, fileSyncPlugin, terminalsPlugin];
 export default plugins;
