@@ -236,6 +236,7 @@ class EmbeddedGateway(LoggingConfigurable):
         self._failures += 1
         delay = min(self.restart_delay * 2 ** (self._failures - 1), self.max_restart_delay)
         self._restart_at = now + delay
+        self.started_at = self._restart_at  # when the next child starts (callers wait on it)
         when = time.strftime("%H:%M:%S")
         rt.notice = (
             f"The runtime on this machine stopped unexpectedly (exit code {code}) at {when} and "
@@ -251,12 +252,12 @@ class EmbeddedGateway(LoggingConfigurable):
 
     @property
     def starting(self) -> bool:
-        """True while the child is alive and young: callers may wait for it to answer."""
-        return (
-            self.proc is not None
-            and self.proc.poll() is None
-            and time.monotonic() - self.started_at < 30
-        )
+        """True while the child is alive and young, or about to be restarted soon: callers
+        (a session start on "This machine") may wait for it to answer."""
+        now = time.monotonic()
+        if self._restart_at is not None:
+            return self._restart_at - now < 5
+        return self.proc is not None and self.proc.poll() is None and now - self.started_at < 30
 
     def stop(self) -> None:
         if self._watch is not None:

@@ -250,9 +250,13 @@ class _RuntimeTCPClient(TCPClient):
         super().__init__(resolver)
         self.peer_pid = peer_pid
         self.streams: list = []
+        self.aborted = False
 
     async def connect(self, *args, **kw):
         stream = await super().connect(*args, **kw)
+        if self.aborted:  # the request was abandoned while this connection was being made
+            stream.close()
+            raise ConnectionAbortedError("request abandoned")
         if self.peer_pid is not None:
             raw = stream.socket.getsockopt(
                 socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
@@ -294,6 +298,7 @@ class StreamSlot:
             raise
 
     def abort(self) -> None:
+        self.tcp.aborted = True
         for stream in self.tcp.streams:
             stream.close()
 

@@ -72,6 +72,7 @@ def test_hung_runtime_and_abandoned_requests(tmp_path):
         with KernelClient(server.url, s["kernel"]["id"], server.token) as kc:
             assert kc.eval("6 * 7") == "42"
         took = time.monotonic() - t0
+        print(f"figure: session + cell on another runtime after 100 abandoned: {took:.2f} s")
         assert took < 5, f"a kernel on another runtime took {took:.1f} s"
         rts = {r["name"]: r for r in get_json(server, "/accel/runtimes")}
         assert rts["good"]["healthy"]
@@ -244,6 +245,7 @@ def test_runtime_killed_during_upload_gives_502_at_once(tmp_path):
         )
         assert killed, "the upload ended before the kill"
         assert status == 502, (status, body[:300])
+        print(f"figure: 502 {at - killed['at']:.3f} s after the kill")
         assert at - killed["at"] < 2, f"502 came {at - killed['at']:.1f} s after the kill"
         assert b"g" in body and b"message" in body
     finally:
@@ -282,6 +284,7 @@ def test_embedded_gateway_restarted_after_sigkill(tmp_path):
         with KernelClient(server.url, r.json()["kernel"]["id"], server.token) as kc:
             assert kc.eval("'alive'") == "'alive'"
         took = time.monotonic() - killed
+        print(f"figure: cell on the restarted embedded runtime {took:.2f} s after SIGKILL")
         assert took < 10, f"a cell ran on 'This machine' {took:.1f} s after the kill"
         (second,) = gateway()
         assert second.pid != first.pid
