@@ -5,6 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..providers.base import ProviderError
 from ..runtime import RuntimeError_
 from ..runtimes import RuntimeNotAllowed
 from .base import AccelHandler
@@ -63,9 +64,23 @@ class RuntimeHandler(AccelHandler):
         km = self.kernel_manager
         if hasattr(km, "shutdown_runtime_kernels"):
             await km.shutdown_runtime_kernels(name)
+        provider = getattr(rt, "provider", None)  # SSH host, ...: stop its gateway there too
+        if provider is not None:
+            await stop_provider(provider, self.log)
         try:
             self.registry.remove_user_runtime(name)
         except OSError as e:
             raise web.HTTPError(507, f"could not save the change: {e.strerror or e}") from None
         self.set_status(204)
         self.finish()
+
+
+async def stop_provider(provider, log) -> None:
+    """Stop a provider's runtime before it is forgotten; a host that cannot be reached does
+    not keep the runtime listed (logged)."""
+    try:
+        await provider.stop()
+    except ProviderError as e:
+        log.warning(
+            "jupyterlab_accel: runtime %r deleted; stopping it failed: %s", provider.name, e
+        )
