@@ -53,6 +53,9 @@ class KeepaliveHandler(AccelHandler):
         if rt is None:
             raise web.HTTPError(404, f"no kernel {kernel_id!r} on any runtime")
         await self.registry.check(rt)
+        if hasattr(rt, "keepalive"):  # a cluster job: says its time limit cannot be extended
+            self.write_json(await rt.keepalive(kernel_id))
+            return
         if not rt.supports_accel:
             raise web.HTTPError(501, NOT_SUPPORTED)
         await self.relay_json(rt, f"/api/accel/kernels/{kernel_id}/keepalive", "POST", body=b"")

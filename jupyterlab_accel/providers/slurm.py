@@ -495,7 +495,8 @@ class SlurmJobProvider(RuntimeProvider):
                 return None
             await asyncio.sleep(min(1.0, self.cluster.poll_interval))
 
-    async def stop(self) -> None:
+    async def stop(self, message: str | None = None, reason: str = "cancelled") -> None:
+        """Cancel the job (pending or running); `message`: why, as the status says it."""
         self._stopping = True
         if self._watch is not None and self._watch is not asyncio.current_task():
             self._watch.cancel()
@@ -507,10 +508,12 @@ class SlurmJobProvider(RuntimeProvider):
         if self.job_id is not None:
             remove_connection(self.cluster.connection_dir, self.job_id)
         self.endpoint = None
+        if message is None:
+            message = f"SLURM job {self.job_id} cancelled" if self.job_id else "Not submitted"
         self.set_status(
             State.STOPPED,
-            f"SLURM job {self.job_id} cancelled" if self.job_id else "Not submitted",
-            reason="cancelled",
+            message,
+            reason=reason,
             details=self._details(job_state="CANCELLED"),
         )
 

@@ -17,7 +17,7 @@ from tornado import web
 
 from ..runtime import Runtime, RuntimeError_, check_url
 from .base import ProviderError, State
-from .slurm import ClusterShape, SlurmClusters, SlurmJobProvider
+from .slurm import ClusterShape, SlurmClusters, SlurmJobProvider, duration
 
 JOBS_FILE = "slurm-jobs.json"
 # Stands for "no gateway" (port 9 is discard; never contacted: health is the provider's).
@@ -144,6 +144,26 @@ class SlurmJobRuntime(Runtime):
         """For a relay whose link just dropped: why the job ended, if it did (the scheduler is
         asked at once; a job it still lists as running gets `wait` seconds to show its end)."""
         return await self.provider.ended_reason(wait)
+
+    async def keepalive(self, kernel_id: str) -> dict:
+        """Keep alive on a job: the gateway's idle timer is reset, but the job's time limit is
+        the scheduler's and cannot be extended from here; the answer says so."""
+        try:
+            resp = await self.api(f"/api/accel/kernels/{kernel_id}/keepalive", "POST", body=b"")
+            body = json.loads(resp.body) if resp.code == 200 and resp.body else {}
+        except (OSError, ValueError, asyncio.TimeoutError):
+            body = {}
+        p = self.provider
+        left = p.job.seconds_left() if p.job else None
+        when = f" in {duration(left)}" if left is not None else ""
+        return {
+            **(body if isinstance(body, dict) else {}),
+            "extended": False,
+            "message": f"Kept alive while idle, but SLURM job {p.job_id} still ends{when}: a "
+            "job's time limit is set at submission and cannot be extended. Save your work; "
+            "a new session submits a new job.",
+            "job": p.public_model()["details"],
+        }
 
     async def check(self, *args, **kw) -> None:
         if self._reattach is not None:
@@ -284,12 +304,12 @@ class SlurmRuntimes:
                 self.log.info(
                     "jupyterlab_accel: %s has no kernel left: cancelling its job", rt.name
                 )
-                await provider.stop()
-                provider.set_status(
-                    State.STOPPED,
-                    f"SLURM job {provider.job_id} ended with its kernel",
-                    reason="kernel_ended",
-                )
+                left = provider.job.seconds_left() if provider.job else None
+                if left is not None and left < 90:  # the gateway culled it at the time limit
+                    why, reason = "it reached its time limit", "timeout"
+                else:
+                    why, reason = "its kernel ended", "kernel_ended"
+                await provider.stop(f"SLURM job {provider.job_id} ended: {why}", reason)
                 break
 
     async def cancel(self, rt: SlurmJobRuntime) -> None:
