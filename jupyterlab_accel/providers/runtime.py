@@ -97,7 +97,11 @@ def runtime_from_record(record: dict, parent=None) -> ProvidedRuntime:
         provider = provider_class(kind)(name, parent=parent, **spec)
     except (TypeError, ProviderError) as e:
         raise RuntimeError_(f"stored {kind} runtime {name!r}: {e}") from None
-    return ProvidedRuntime(provider, display_name=record.get("display_name"), reattach=True)
+    rt = ProvidedRuntime(provider, display_name=record.get("display_name"), reattach=True)
+    save = getattr(parent, "_save", None)  # the registry's store: a restarted gateway's token
+    if save is not None:
+        provider.on_change(lambda p: save() if p.state is State.READY else None)
+    return rt
 
 
 async def wait_state(provider: RuntimeProvider, timeout: float, states=(State.READY,)) -> State:

@@ -18,6 +18,7 @@ from tests.ssh.conftest import (
     kill_ssh_sessions,
 )
 from tests.support.kernel_ws import KernelClient
+from tests.support.procs import start_server
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -169,6 +170,21 @@ def test_link_killed_mid_cell_output_whole_after_reconnect(box, lab):
     assert p["state"] == "ready"
 
 
+def test_server_restart_reattaches_to_the_running_kernel(box, lab):
+    kid = box["session"]["kernel"]["id"]
+    with KernelClient(lab.url, kid, lab.token) as kc:
+        assert kc.execute("survivor = 6 * 7")["reply"]["status"] == "ok"
+    lab.proc.terminate()  # the server goes; the gateway and its kernel stay on the host
+    lab.proc.wait(30)
+    cfg = lab.root.parent / "accel_config.json"
+    new = start_server(lab.root.parent, f"--config={cfg}", token=lab.token, port=lab.port)
+    lab.proc = new.proc
+    p = wait_provider(lab, "box", states=("ready",), timeout=30)
+    assert p["state"] == "ready" and p["details"]["reattached"], p
+    with KernelClient(lab.url, kid, lab.token) as kc:
+        assert kc.eval("survivor") == "42"
+
+
 def test_second_connect_reuses_the_install(box, lab, ssh_host):
     t0 = time.monotonic()
     body = add(lab, "box2", "gpu-box", wait=60)
@@ -190,11 +206,15 @@ def test_delete_stops_the_remote_gateway(box, lab):
         r = lab.api("GET", "/accel/runtimes").json()
         return [x for x in r if x["name"] == name]
 
-    before = {p.pid for p in gateway_processes()}
-    assert before
-    r = lab.api("DELETE", "/accel/providers/ssh/box2")
+    def gateways():
+        return [p for p in gateway_processes() if "accel_gateway" in " ".join(p.cmdline())]
+
+    assert len(gateways()) == 2
+    # the generic Disconnect and delete (DELETE /accel/runtimes/{name}) stops it too
+    r = lab.api("DELETE", "/accel/runtimes/box2")
     assert r.status_code == 204, r.text
     assert not mine("box2")
+    assert len(gateways()) == 1
     r = lab.api("DELETE", "/accel/providers/ssh/box")
     assert r.status_code == 204, r.text
     deadline = time.monotonic() + 10
