@@ -133,6 +133,14 @@ class AccelGatewayApp(ServerApp):
             )
             self.exit(1)
 
+    async def cleanup_kernels(self) -> None:
+        """Stock (every kernel stopped; a no-op without kernels), then the shutdown steps
+        features registered to follow the kernels (Mount drive's flush): nothing writes after
+        the last flush."""
+        await super().cleanup_kernels()
+        if isinstance(self.kernel_manager, AccelKernelManager):
+            await self.kernel_manager.after_all_stopped()
+
     def start_app(self) -> None:
         super().start_app()
         if self.identity_provider.token_generated:

@@ -5,8 +5,8 @@ appends its (pattern, handler, kwargs) rules to `ctx.handlers` and its name to `
 (what GET /api/accel/runtime lists). Adding a feature is one line here. The managers come from
 the kernel manager (typed traits built from configuration); a feature gives kernels variables
 through `ctx.kernel_env` and runs shutdown work after the kernels through
-`ctx.after_kernels_stopped(hook)` (AccelKernelManager.shutdown_all, which
-ServerApp.cleanup_kernels awaits).
+`ctx.after_kernels_stopped(hook)` (AccelGatewayApp.cleanup_kernels runs the hooks after stock
+stopped the kernels).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .handlers import KERNEL_ID, AccelHandler
-from .journal import OutputJournal, dumps
+from .journal import dumps
 
 
 class JournalHandler(AccelHandler):
@@ -34,9 +34,6 @@ class JournalHandler(AccelHandler):
 
 def setup_journal(ctx) -> None:
     """Per-kernel output journal; kernel websockets replay from it on reconnect."""
-    ctx.journal = OutputJournal(parent=ctx.serverapp)
-    if hasattr(ctx.kernel_manager, "journal"):  # AccelKernelManager
-        ctx.kernel_manager.journal = ctx.journal
-    if ctx.journal.enabled:
+    if ctx.journal.enabled:  # the kernel manager's (AccelKernelManager.journal)
         ctx.features.append("journal")
     ctx.handlers.append((rf"/api/accel/kernels/{KERNEL_ID}/journal", JournalHandler, {"ctx": ctx}))

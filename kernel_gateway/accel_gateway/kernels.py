@@ -1,44 +1,84 @@
-"""The gateway's kernel manager: jupyter_server's, plus device allocation, limits and notices."""
+"""The gateway's kernel manager: jupyter_server's, plus device allocation, limits and notices.
+
+Its collaborators (device backend, allocator, limits, culler, output journal) are typed traits
+built from configuration when first used, never assigned from outside. Features that need
+something of every kernel add to `kernel_env` (variables, instead of writing os.environ) or
+`after_shutdown_all` (coroutines run at server shutdown once every kernel stopped)."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any as AnyType
 
-from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.services.kernels.kernelmanager import (
+    AsyncMappingKernelManager,
+    ServerKernelManager,
+)
 from tornado import web
-from traitlets import Any, List, Unicode
+from traitlets import Dict, Instance, List, Unicode, default
 
-from .activity import LightActivityMixin
-from .allocation import Refused, requested_count
+from .activity import activity_listener
+from .allocation import DeviceAllocator, Refused, requested_count
+from .devices import DeviceBackend, DeviceSelector
+from .journal import OutputJournal
 from .kernel_env import BadKernelEnv, check_kernel_env
-from .limits import Expiry, utcnow
+from .limits import Culler, Expiry, KernelLimits, utcnow
 
 # The gateway's own secrets stay out of kernel processes.
 PRIVATE_ENV = ("JUPYTER_TOKEN", "JUPYTER_GATEWAY_AUTH_TOKEN")
 
 
-class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
+class AccelKernelManager(AsyncMappingKernelManager):
     """Kernels of this host. Each start reserves devices and passes the limits; each end
-    (shutdown, death) releases them. `allocator`, `limits` and `culler` are set by the
-    extension; without them kernels start as in stock jupyter_server."""
+    (shutdown, death) releases them."""
 
     env_passthrough = List(
         Unicode(),
         config=True,
         help="Names of variables a client's kernel start `env` may set besides KERNEL_*.",
     )
+    kernel_env = Dict(
+        value_trait=Unicode(),
+        help="Variables every kernel of this gateway gets (set by features when they load).",
+    )
 
-    allocator = Any(None, allow_none=True)  # DeviceAllocator
-    limits = Any(None, allow_none=True)  # KernelLimits
-    culler = Any(None, allow_none=True)  # Culler
-    journal = Any(None, allow_none=True)  # OutputJournal
+    backend = Instance(DeviceBackend)
+    allocator = Instance(DeviceAllocator)
+    limits = Instance(KernelLimits)
+    culler = Instance(Culler)
+    journal = Instance(OutputJournal)
+
+    @default("backend")
+    def _default_backend(self) -> DeviceBackend:
+        return DeviceSelector(parent=self).select()
+
+    @default("allocator")
+    def _default_allocator(self) -> DeviceAllocator:
+        indices = [d.index for d in self.backend.devices()]
+        return DeviceAllocator(indices, self.backend.visibility_env, parent=self)
+
+    @default("limits")
+    def _default_limits(self) -> KernelLimits:
+        return KernelLimits(parent=self)
+
+    @default("culler")
+    def _default_culler(self) -> Culler:
+        return Culler(self.limits, self)
+
+    @default("journal")
+    def _default_journal(self) -> OutputJournal:
+        return OutputJournal(parent=self)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._starting: set[str] = set()
-        self._started: dict[str, object] = {}
+        self._ending: set[str] = set()
+        self._started: dict[str, AnyType] = {}
         self._sockets: dict[str, set] = {}
+        self._activity: dict[str, Callable] = {}
+        self.after_shutdown_all: list[Callable[[], Awaitable[None]]] = []
 
     # -- start / end -------------------------------------------------------------------------
 
@@ -66,26 +106,20 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
             raise web.HTTPError(400, str(e), reason="bad_request") from None
         # Admission and allocation run without an await between them: no two starts race.
         try:
-            if self.limits is not None:
-                self.limits.admit(len(set(self.list_kernel_ids()) | self._starting))
-            devices = (
-                self.allocator.allocate(kernel_id, requested) if self.allocator is not None else []
-            )
+            self.limits.admit(len(set(self.list_kernel_ids()) | self._starting))
+            devices = self.allocator.allocate(kernel_id, requested)
         except Refused as e:
             raise web.HTTPError(503, e.message, reason=e.reason) from None
-        env = {**os.environ, **client_env}
-        if self.allocator is not None:
-            env.update(self.allocator.env_for(devices))
+        # The kernel's own environment: os.environ is read, never written.
+        env = {**os.environ, **self.kernel_env, **client_env, **self.allocator.env_for(devices)}
         for name in PRIVATE_ENV:
             env.pop(name, None)
         self._starting.add(kernel_id)
         try:
             kid = await super().start_kernel(kernel_id=kernel_id, path=path, env=env, **kwargs)
-            if self.journal is not None:
-                await self.journal.wait_subscribed(kid, self.get_kernel(kid))
+            await self.journal.wait_subscribed(kid, self.get_kernel(kid))
             self._started[kid] = utcnow()
-            if self.culler is not None:
-                self.culler.start()  # once; needs the running event loop
+            self.culler.start()  # once; needs the running event loop
             return kid
         except BaseException:
             self._release(kernel_id)
@@ -94,20 +128,32 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
             self._starting.discard(kernel_id)
 
     async def shutdown_kernel(self, kernel_id, now=False, restart=False):
+        # The journal keeps recording until the kernel is down, so its websockets get the
+        # kernel's last messages (shutdown_reply, status) before they close.
+        self._ending.add(kernel_id)
         try:
             return await super().shutdown_kernel(kernel_id, now=now, restart=restart)
         finally:
+            self._ending.discard(kernel_id)
             if kernel_id not in self:
                 self._release(kernel_id)
+
+    async def after_all_stopped(self) -> None:
+        """Server shutdown, once every kernel stopped (AccelGatewayApp.cleanup_kernels): each
+        `after_shutdown_all` hook, in order (mounts flush when no kernel can write any more)."""
+        for hook in self.after_shutdown_all:
+            try:
+                await hook()
+            except Exception:
+                self.log.exception("A shutdown step failed after the kernels stopped")
 
     async def restart_kernel(self, kernel_id, now=False):
         try:
             result = await super().restart_kernel(kernel_id, now=now)
-            if self.journal is not None:
-                await self.journal.wait_subscribed(kernel_id, self.get_kernel(kernel_id))
+            await self.journal.wait_subscribed(kernel_id, self.get_kernel(kernel_id))
             return result
         except Exception:
-            km = self._kernels.get(kernel_id)
+            km = self.get_kernel(kernel_id) if kernel_id in self else None
             if km is not None and not await km.is_alive():
                 self.log.warning(
                     "Kernel %s did not come back from a restart; removing it", kernel_id
@@ -122,19 +168,30 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
 
     # -- output journal (journal.py): replaces the stock unbounded offline buffer -------------
     def start_watching_activity(self, kernel_id):
-        super().start_watching_activity(kernel_id)
-        if self.journal is not None:
-            kernel = self._kernels[kernel_id]
-            self.journal.open(kernel_id, kernel.connect_iopub(), kernel.session)
+        """One iopub subscription per kernel: the journal's. Activity (last_activity,
+        execution_state) is read from the journal's entries without verifying each message's
+        signature (activity.py); without a journal, stock watching."""
+        kernel = self.get_kernel(kernel_id)
+        journal = self.journal.open(kernel_id, kernel.connect_iopub(), kernel.session)
+        if journal is None:
+            super().start_watching_activity(kernel_id)
+            return
+        kernel.reason = ""
+        kernel.last_activity = utcnow()
+        listener = self._activity.get(kernel_id)
+        if listener is None:
+            listener = self._activity[kernel_id] = activity_listener(self, kernel)
+        if listener not in journal.listeners:
+            journal.listeners.append(listener)
 
     def stop_watching_activity(self, kernel_id):
-        journal = self.journal.get(kernel_id) if self.journal is not None else None
-        if journal is not None:
+        journal = self.journal.get(kernel_id)
+        if journal is not None and kernel_id not in self._ending:
             journal.detach()  # a restart attaches a new stream; the journal itself stays
         super().stop_watching_activity(kernel_id)
 
     def start_buffering(self, kernel_id, session_key, channels):
-        if self.journal is not None and self.journal.enabled:
+        if self.journal.enabled:
             for stream in channels.values():  # the journal keeps what the client misses
                 stream.close()
             return
@@ -142,28 +199,27 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
 
     def _release(self, kernel_id: str) -> None:
         self._close_sockets(kernel_id)
-        if self.journal is not None:
-            self.journal.close(kernel_id)
-        if self.allocator is not None:
-            self.allocator.release(kernel_id)
-        if self.culler is not None:
-            self.culler.forget(kernel_id)
+        self.journal.close(kernel_id)
+        self.allocator.release(kernel_id)
+        self.culler.forget(kernel_id)
         self._started.pop(kernel_id, None)
+        self._activity.pop(kernel_id, None)
 
     # -- activity, expiry, notices -----------------------------------------------------------
 
     def kernel_expiry(self, kernel_id: str) -> Expiry:
         kernel = self.get_kernel(kernel_id)
-        if self.limits is None:
-            return Expiry(None, None)
         started = self._started.get(kernel_id) or utcnow()
         last = getattr(kernel, "last_activity", None) or started
         return self.limits.expiry(started, last, getattr(kernel, "execution_state", "") == "busy")
 
     def keepalive(self, kernel_id: str) -> None:
         """Reset the idle clock, as activity would."""
-        self._check_kernel_id(kernel_id)
-        self.get_kernel(kernel_id).last_activity = utcnow()
+        if kernel_id not in self:
+            raise web.HTTPError(404, f"Kernel does not exist: {kernel_id}")
+        kernel = self.get_kernel(kernel_id)
+        assert isinstance(kernel, ServerKernelManager)  # kernel_manager_class's base (stock)
+        kernel.last_activity = utcnow()
 
     def register_socket(self, kernel_id: str, connection) -> None:
         self._sockets.setdefault(kernel_id, set()).add(connection)
@@ -198,7 +254,7 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
         return {
             "id": kernel_id,
             "name": model["name"],
-            "devices": self.allocator.assigned(kernel_id) if self.allocator else [],
+            "devices": self.allocator.assigned(kernel_id),
             "started": started.isoformat() if started else None,
             "last_activity": model.get("last_activity"),
             "execution_state": model.get("execution_state"),
@@ -208,7 +264,7 @@ class AccelKernelManager(LightActivityMixin, AsyncMappingKernelManager):
         }
 
     def kernel_pid(self, kernel_id: str) -> int | None:
-        km = self._kernels.get(kernel_id)
+        km = self.get_kernel(kernel_id) if kernel_id in self else None
         provisioner = getattr(km, "provisioner", None)
         pid = getattr(provisioner, "pid", None)
         return pid if isinstance(pid, int) else None

@@ -47,7 +47,7 @@ def setup_mounts(ctx) -> None:
 
     os.makedirs(serverapp.runtime_dir, exist_ok=True)
     info = os.path.join(serverapp.runtime_dir, f"accel-gateway-{os.getpid()}-kernels.json")
-    os.environ[INFO_ENV] = info  # inherited by the kernels this gateway starts
+    ctx.kernel_env[INFO_ENV] = info  # every kernel this gateway starts gets it
 
     def started():
         write_kernel_info(serverapp, info)  # after start: the port is final
@@ -55,19 +55,16 @@ def setup_mounts(ctx) -> None:
 
     serverapp.io_loop.add_callback(started)
 
-    # On stop (SIGTERM included) jupyter_server awaits cleanup_kernels(): flush the mounts once
-    # the kernels are gone, so nothing writes after the last flush.
-    cleanup_kernels = serverapp.cleanup_kernels
-
-    async def cleanup_then_flush():
-        await cleanup_kernels()
+    # On stop (SIGTERM included): flush the mounts once the kernels are gone, so nothing
+    # writes after the last flush.
+    async def flush_after_kernels():
         await manager.shutdown()
         try:
             os.remove(info)
         except OSError:
             pass
 
-    serverapp.cleanup_kernels = cleanup_then_flush
+    ctx.after_kernels_stopped(flush_after_kernels)
 
     from .handlers import rules
 
