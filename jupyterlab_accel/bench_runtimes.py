@@ -26,6 +26,8 @@ from urllib.parse import quote
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from .names import remote_name
+
 # The training script, sent as source to each kernel and never imported here: it needs numpy
 # (and torch, where present), which are the runtimes' business, not this command's.
 CNN_SCRIPT = Path(__file__).with_name("bench_cnn.py")
@@ -138,7 +140,7 @@ def _spec_for(specs: dict, runtime: str) -> str | None:
         for n, s in specs["kernelspecs"].items()
         if ((s.get("spec") or {}).get("metadata") or {}).get("accel", {}).get("runtime") == runtime
     ]
-    preferred = f"accel--{runtime}--python3"
+    preferred = remote_name(runtime, "python3")
     return preferred if preferred in names else (sorted(names)[0] if names else None)
 
 

@@ -1,27 +1,37 @@
-"""Mapping kernel manager: local kernels as stock jupyter_server, namespaced kernels on their
-runtime over REST. The kernel -> runtime map is persisted (0600), so a restarted server
-re-attaches to remote kernels that are still running.
+"""Mapping kernel manager: local kernels as stock jupyter_server; namespaced kernels
+(`accel--{runtime}--{spec}`, names.py) get a RemoteKernelManager, kept where jupyter_server
+keeps every kernel's manager, so the stock code paths (start with pending kernels and a
+client-chosen kernel_id, models, culling, connection counts, shutdown) run on them unchanged.
 
-Remote kernels outlive this server on purpose (shutdown_all stops local kernels only): their
-runtime culls them when idle."""
+Overridden only where a remote kernel must differ: which manager a kernel gets
+(`pre_start_kernel`), refreshing remote state before models and culling, restart (stock
+restart talks ZMQ), activity (the runtime's model instead of iopub), `shutdown_all` (remote
+kernels keep running), and re-attaching after a server restart: the kernel -> runtime map is
+persisted (0600), and the next server adopts the kernels their runtime still runs.
+
+Remote kernels outlive this server on purpose: their runtime culls them when idle."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import defaultdict
+from urllib.parse import quote
 
-from jupyter_core.utils import ensure_async
+from jupyter_client.multikernelmanager import DuplicateKernelError
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
 from traitlets import Float, Instance, default
 
-from .kernelspecs import parse_name
-from .remote_kernel import RemoteKernel, _now_iso, upstream_error
+from .names import parse_name
+from .remote_kernel import RemoteKernelManager, now_iso
 from .runtimes import RuntimeRegistry
 from .state import AccelState
 
 MAP_FILE = "kernels.json"
+# The shape jupyter_server's kernel URLs accept (services/kernels/handlers.py).
+KERNEL_ID_RE = re.compile(r"\w+-\w+-\w+-\w+-\w+")
 
 
 class AccelMappingKernelManager(AsyncMappingKernelManager):
@@ -40,229 +50,263 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
     )
 
     @default("registry")
-    def _default_registry(self):
+    def _default_registry(self) -> RuntimeRegistry:
         ksm_registry = getattr(self.kernel_spec_manager, "registry", None)
         return ksm_registry if ksm_registry is not None else RuntimeRegistry(parent=self)
 
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self._remote: dict[str, RemoteKernel] = {}
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
         self._state = AccelState(parent=self)
+        self._detaching = False
+        self._reattaching: asyncio.Future | None = None
+        self._to_reattach: dict[str, dict] = {}
         for kid, rec in self._state.read_json(MAP_FILE, {}).items():
+            if not isinstance(rec, dict) or not isinstance(rec.get("kernel_name"), str):
+                continue
             rt = self.registry.get(rec.get("runtime", ""))
             if rt is None or rt.embedded:  # the embedded gateway died with the last server
                 continue
-            self._remote[kid] = self._remote_kernel(
-                kid, rt, rec["remote_spec"], rec["kernel_name"], rec.get("started", "")
-            )
-            self._kernel_connections[kid] = 0
-        if self._remote:
-            self.log.info(
-                "jupyterlab_accel: re-attaching to %d remote kernel(s)", len(self._remote)
-            )
+            self._to_reattach[kid] = rec
         self._save()
 
-    def _remote_kernel(self, kid, rt, spec, name, started) -> RemoteKernel:
-        return RemoteKernel(
+    # -- which manager a kernel gets -------------------------------------------------------
+    def pre_start_kernel(self, kernel_name, kwargs):
+        parsed = parse_name(kernel_name)
+        if parsed is None:
+            return super().pre_start_kernel(kernel_name, kwargs)
+        kernel_id = kwargs.pop("kernel_id", None) or self.new_kernel_id()
+        if kernel_id in self:
+            raise DuplicateKernelError(f"Kernel already exists: {kernel_id}")
+        rt = self.registry.get(parsed[0])
+        if rt is None:
+            raise web.HTTPError(404, f"No such runtime: {parsed[0]!r}", reason="no_such_runtime")
+        km = RemoteKernelManager(
             parent=self,
-            kernel_id=kid,
-            kernel_name=name,
-            remote_spec=spec,
+            log=self.log,
+            kernel_name=kernel_name,
+            kernel_spec_manager=self.kernel_spec_manager,
             runtime=rt,
             http=self.registry.http,
-            started=started,
+            remote_spec=parsed[1],
+            remote_id=kwargs.pop("remote_id", ""),
+            started=kwargs.pop("started", "") or now_iso(),
+            start_timeout=self.start_timeout,
+            action_timeout=self.action_timeout,
         )
+        return km, kernel_name, kernel_id
 
+    def remote_kernel(self, kernel_id: str) -> RemoteKernelManager | None:
+        """The kernel's RemoteKernelManager, or None (a local kernel, or none at all)."""
+        if kernel_id not in self:
+            return None
+        km = self.get_kernel(kernel_id)
+        return km if isinstance(km, RemoteKernelManager) else None
+
+    def remote_kernels(self) -> dict[str, RemoteKernelManager]:
+        kms = {kid: self.remote_kernel(kid) for kid in self.list_kernel_ids()}
+        return {kid: km for kid, km in kms.items() if km is not None}
+
+    def local_kernel_ids(self) -> list[str]:
+        return [kid for kid in self.list_kernel_ids() if self.remote_kernel(kid) is None]
+
+    # -- the persisted kernel map ----------------------------------------------------------
     def _save(self) -> None:
-        self._state.write_json(MAP_FILE, {k: rk.record() for k, rk in self._remote.items()})
-
-    def _forget(self, kid: str) -> None:
-        if self._remote.pop(kid, None) is not None:
-            self._kernel_connections.pop(kid, None)
-            self._save()
-
-    # -- lookups jupyter_server relies on ---------------------------------------------
-    def __contains__(self, kernel_id) -> bool:
-        return kernel_id in self._remote or super().__contains__(kernel_id)
-
-    def list_kernel_ids(self):
-        return [*super().list_kernel_ids(), *self._remote]
-
-    def get_kernel(self, kernel_id):
-        if kernel_id in self._remote:
-            return self._remote[kernel_id]
-        return super().get_kernel(kernel_id)
-
-    def remote_kernel(self, kernel_id) -> RemoteKernel | None:
-        return self._remote.get(kernel_id)
-
-    def remote_kernels(self) -> dict[str, RemoteKernel]:
-        return dict(self._remote)
+        records = dict(self._to_reattach)
+        records.update({kid: km.record() for kid, km in self.remote_kernels().items()})
+        self._state.write_json(MAP_FILE, records)
 
     def remove_kernel(self, kernel_id):
-        if kernel_id in self._remote:
-            rk = self._remote[kernel_id]
-            self._forget(kernel_id)
-            return rk
-        return super().remove_kernel(kernel_id)
+        km = super().remove_kernel(kernel_id)
+        if isinstance(km, RemoteKernelManager) and not self._detaching:
+            self._save()
+        return km
 
-    def update_env(self, *, kernel_id, env):
-        """A remote kernel's environment is fixed at start (a session rename changes nothing)."""
-        if kernel_id not in self._remote:
-            super().update_env(kernel_id=kernel_id, env=env)
+    async def reattach(self) -> None:
+        """Adopt the kernels of the last server that their runtime still runs (once; every
+        caller waits for the same pass)."""
+        if not self._to_reattach:
+            return
+        if self._reattaching is None:
+            self._reattaching = asyncio.ensure_future(self._reattach_all())
+        await asyncio.shield(self._reattaching)
 
-    # -- lifecycle ----------------------------------------------------------------------
-    async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):
-        name = kwargs.get("kernel_name") or self.default_kernel_name
-        if kernel_id is not None and kernel_id in self:
-            self.log.info("Using existing kernel: %s", kernel_id)
-            return kernel_id
-        parsed = parse_name(name)
-        if parsed is None:
-            return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
-        return await self._start_remote(parsed[0], parsed[1], name, kwargs.get("env") or {})
-
-    _async_start_kernel = start_kernel
-
-    async def _start_remote(self, runtime: str, spec: str, name: str, env: dict) -> str:
-        rt = self.registry.get(runtime)
-        if rt is None:
-            raise web.HTTPError(404, f"No such runtime: {runtime!r} (kernel {name!r})")
-        await self.registry.check(rt)
-        if not rt.healthy:
-            raise web.HTTPError(503, f"runtime {runtime!r} is unavailable: {rt.error}")
-        if spec not in rt.specs:
-            raise web.HTTPError(404, f"runtime {runtime!r} has no kernel spec {spec!r}")
-        # Stock gateways forward KERNEL_* variables only; the rest of our env stays here.
-        body = {"name": spec, "env": {k: v for k, v in env.items() if k.startswith("KERNEL_")}}
-        try:
-            resp = await rt.fetch(
-                self.registry.http, "/api/kernels", "POST", body=body, timeout=self.start_timeout
-            )
-        except OSError as e:
-            rt.mark_unhealthy(f"unreachable: {e}")
-            raise web.HTTPError(503, f"runtime {runtime!r} is unreachable: {e}") from None
-        if resp.code not in (200, 201):
-            raise upstream_error(resp, f"runtime {runtime!r} could not start {spec!r}")
-        model = json.loads(resp.body)
-        kid = model["id"]
-        rk = self._remote_kernel(kid, rt, spec, name, _now_iso())
-        rk.update(model)
-        self._remote[kid] = rk
-        self._kernel_connections[kid] = 0
-        self._save()
-        self.log.info("Kernel started: %s on runtime %r (%s)", kid, runtime, spec)
-        if not self._initialized_culler:
-            self.initialize_culler()
-        return kid
-
-    async def shutdown_kernel(self, kernel_id, now=False, restart=False):
-        rk = self._remote.get(kernel_id)
-        if rk is None:
-            return await super().shutdown_kernel(kernel_id, now=now, restart=restart)
-        await rk.shutdown(self.action_timeout)
-        self._forget(kernel_id)
-        self.log.info("Kernel shut down: %s on runtime %r", kernel_id, rk.rt.name)
-
-    _async_shutdown_kernel = shutdown_kernel
-
-    async def restart_kernel(self, kernel_id, now=False, **kw):
-        rk = self._remote.get(kernel_id)
-        if rk is None:
-            return await super().restart_kernel(kernel_id, now=now)
-        await rk.restart(self.action_timeout)
-
-    _async_restart_kernel = restart_kernel
-
-    async def interrupt_kernel(self, kernel_id, **kw):
-        rk = self._remote.get(kernel_id)
-        if rk is None:
-            return await ensure_async(super().interrupt_kernel(kernel_id))
-        await rk.interrupt(self.action_timeout)
-
-    _async_interrupt_kernel = interrupt_kernel
-
-    async def shutdown_all(self, now=False):
-        """Local kernels only: remote kernels are re-attached by the next server."""
-        kids = list(self._kernels) + [k for k in self._pending_kernels if k not in self._remote]
-        await asyncio.gather(
-            *(
-                super(AccelMappingKernelManager, self).shutdown_kernel(k, now=now)
-                for k in set(kids)
-            ),
+    async def _reattach_all(self) -> None:
+        records = dict(self._to_reattach)
+        results = await asyncio.gather(
+            *(self._reattach_one(kid, rec) for kid, rec in records.items()),
             return_exceptions=True,
         )
+        for kid, result in zip(records, results):
+            if isinstance(result, BaseException):
+                self.log.warning("jupyterlab_accel: could not re-attach %s: %s", kid, result)
+        self._to_reattach.clear()
+        self._save()
+        attached = len(self.remote_kernels())
+        if attached:
+            self.log.info("jupyterlab_accel: re-attached %d remote kernel(s)", attached)
 
-    _async_shutdown_all = shutdown_all
+    async def _reattach_one(self, kid: str, rec: dict) -> None:
+        rt = self.registry.get(rec["runtime"])
+        if rt is None:
+            return
+        remote_id = str(rec.get("remote_id") or kid)
+        model: dict = {"execution_state": "unknown"}
+        try:
+            resp = await rt.fetch(
+                self.registry.http,
+                f"/api/kernels/{quote(remote_id, safe='')}",
+                timeout=self.model_timeout,
+            )
+        except OSError:  # runtime down now: keep the kernel, state unknown until it answers
+            resp = None
+        if resp is not None and resp.code == 404:
+            return  # ended while no server was watching
+        if resp is not None and resp.code == 200:
+            model = json.loads(resp.body)
+        # The stock start path, adopting instead of starting (RemoteKernelManager.start_kernel)
+        await super().start_kernel(
+            kernel_id=kid,
+            kernel_name=rec["kernel_name"],
+            attach_model=model,
+            remote_id=remote_id,
+            started=rec.get("started") or "",
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):
+        await self.reattach()
+        if kernel_id is not None and not (
+            isinstance(kernel_id, str) and KERNEL_ID_RE.fullmatch(kernel_id)
+        ):
+            raise web.HTTPError(400, f"kernel_id must look like a UUID, not {kernel_id!r}")
+        name = kwargs.get("kernel_name") or self.default_kernel_name
+        parsed = parse_name(name)
+        if parsed is not None and (kernel_id is None or kernel_id not in self):
+            # a cluster runtime submits a job; the kernel starts on that job's runtime
+            name = kwargs["kernel_name"] = await self.registry.kernel_target(name)
+            parsed = parse_name(name)
+            await self._check_target(parsed[0], parsed[1])
+        kid = await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        if self.remote_kernel(kid) is not None:
+            self._save()
+        return kid
+
+    async def _check_target(self, runtime: str, spec: str) -> None:
+        """404 for an unknown runtime or spec, 503 for a runtime that is down: at once."""
+        rt = self.registry.get(runtime)
+        if rt is None:
+            raise web.HTTPError(404, f"No such runtime: {runtime!r}", reason="no_such_runtime")
+        await self.registry.check(rt)
+        if not rt.healthy:
+            raise web.HTTPError(
+                503,
+                f"Runtime {runtime!r} is unavailable: {rt.error}",
+                reason="runtime_unavailable",
+            )
+        if spec not in rt.specs:
+            raise web.HTTPError(
+                404,
+                f"Runtime {runtime!r} has no kernel spec {spec!r}",
+                reason="no_such_kernelspec",
+            )
+
+    def start_watching_activity(self, kernel_id):
+        km = self.remote_kernel(kernel_id)
+        if km is None:
+            return super().start_watching_activity(kernel_id)
+        # No iopub here: activity is the runtime's (its model, refreshed with every listing).
+        # The stock start path has just set "starting"; put back what the runtime said.
+        km.apply_model(km.model)
+
+    async def restart_kernel(self, kernel_id, now=False):
+        km = self.remote_kernel(kernel_id)
+        if km is None:
+            return await super().restart_kernel(kernel_id, now=now)
+        await km.restart_kernel(now=now)
+        self.log.info("Kernel restarted: %s on runtime %r", kernel_id, km.rt.name)
+
+    async def shutdown_all(self, now=False):
+        """Server shutdown: local kernels only. Remote kernels keep running, stay in the
+        kernel map and are re-attached by the next server (their runtime culls them)."""
+        self._detaching = True
+        try:
+            for kid in self.remote_kernels():
+                self.remove_kernel(kid)
+        finally:
+            self._detaching = False
+        await super().shutdown_all(now=now)
 
     async def shutdown_runtime_kernels(self, runtime: str) -> None:
-        for kid, rk in list(self._remote.items()):
-            if rk.rt.name == runtime:
+        for kid, km in self.remote_kernels().items():
+            if km.rt.name == runtime:
                 try:
                     await self.shutdown_kernel(kid)
                 except web.HTTPError as e:
                     self.log.warning("jupyterlab_accel: %s", e.log_message)
-                    self._forget(kid)
+                    self.remove_kernel(kid)
 
-    # -- models -----------------------------------------------------------------------
-    async def kernel_model(self, kernel_id):
-        rk = self._remote.get(kernel_id)
-        if rk is None:
-            return super().kernel_model(kernel_id)
-        await rk.refresh(self.model_timeout)
-        if rk.gone:
-            self._forget(kernel_id)
-            raise web.HTTPError(404, f"Kernel does not exist: {kernel_id}")
-        return dict(rk.model, connections=self._kernel_connections.get(kernel_id, 0))
-
-    async def kernel_gone(self, kernel_id) -> bool:
-        """True when a remote kernel no longer exists on its runtime (drops it from the map)."""
-        rk = self._remote.get(kernel_id)
-        if rk is None:
-            return kernel_id not in self
-        await rk.refresh(self.model_timeout)
-        if rk.gone:
-            self._forget(kernel_id)
-        return rk.gone
+    # -- remote state -----------------------------------------------------------------------
+    def _drop_if_gone(self, km: RemoteKernelManager) -> None:
+        if km.gone and self.remote_kernel(km.kernel_id) is km:
+            self.log.warning("Kernel %s is gone from runtime %r", km.kernel_id, km.rt.name)
+            self.remove_kernel(km.kernel_id)
 
     async def refresh_remote(self) -> None:
         """One GET /api/kernels per runtime (concurrently) refreshes every remote kernel."""
-        by_rt = defaultdict(list)
-        for rk in self._remote.values():
-            by_rt[rk.rt.name].append(rk)
+        by_rt: dict[str, list[RemoteKernelManager]] = defaultdict(list)
+        for km in self.remote_kernels().values():
+            by_rt[km.rt.name].append(km)
 
-        async def one(rks):
-            rt = rks[0].rt
+        async def one(kms: list[RemoteKernelManager]) -> None:
+            rt = kms[0].rt
             try:
                 resp = await rt.fetch(
                     self.registry.http, "/api/kernels", timeout=self.model_timeout
                 )
-            except OSError:
-                return
-            if resp.code != 200:  # stock Kernel Gateway forbids listing: ask kernel by kernel
-                await asyncio.gather(*(rk.refresh(self.model_timeout) for rk in rks))
-                for rk in rks:
-                    if rk.gone:
-                        self._forget(rk.kernel_id)
-                return
-            upstream = {m["id"]: m for m in json.loads(resp.body)}
-            for rk in rks:
-                if rk.kernel_id in upstream:
-                    rk.update(upstream[rk.kernel_id])
-                else:
-                    rk.gone = True
-                    self._forget(rk.kernel_id)
+                upstream = {m["id"]: m for m in json.loads(resp.body)} if resp.code == 200 else None
+            except (OSError, ValueError, TypeError, KeyError):
+                return  # unreachable or garbled: every kernel keeps its last known state
+            if upstream is None:  # stock Kernel Gateway forbids listing: ask kernel by kernel
+                await asyncio.gather(*(km.refresh(self.model_timeout) for km in kms))
+            for km in kms:
+                model = upstream.get(km.remote_id or km.kernel_id) if upstream is not None else None
+                if model is not None:
+                    km.apply_model(model)
+                elif upstream is not None:
+                    km.mark_gone()
+                self._drop_if_gone(km)
 
-        await asyncio.gather(*(one(rks) for rks in by_rt.values()))
+        await asyncio.gather(*(one(kms) for kms in by_rt.values()))
+
+    async def kernel_model(self, kernel_id):
+        await self.reattach()
+        km = self.remote_kernel(kernel_id)
+        if km is not None:
+            await km.refresh(self.model_timeout)
+            self._drop_if_gone(km)
+        return super().kernel_model(kernel_id)  # stock model; 404 when gone
 
     async def list_kernels(self):
+        await self.reattach()
         await self.refresh_remote()
         models = []
-        for kid in list(self._kernels):  # local kernels, as the stock manager lists them
+        for kid in self.list_kernel_ids():
             try:
-                models.append(AsyncMappingKernelManager.kernel_model(self, kid))
+                models.append(super().kernel_model(kid))
             except (web.HTTPError, KeyError):
-                pass
-        for kid, rk in self._remote.items():
-            models.append(dict(rk.model, connections=self._kernel_connections.get(kid, 0)))
+                pass  # went away meanwhile
         return models
+
+    async def kernel_gone(self, kernel_id: str) -> bool:
+        """True when a kernel is not (any more) here or on its runtime (session check)."""
+        await self.reattach()
+        km = self.remote_kernel(kernel_id)
+        if km is None:
+            return kernel_id not in self
+        await km.refresh(self.model_timeout)
+        self._drop_if_gone(km)
+        return km.gone
+
+    async def cull_kernels(self):
+        await self.refresh_remote()  # stock culling then reads fresh activity markers
+        await super().cull_kernels()

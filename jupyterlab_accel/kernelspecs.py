@@ -11,25 +11,9 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from traitlets import Instance, default
 
+from .names import parse_name, remote_name
 from .runtime import accelerator_label
 from .runtimes import RuntimeRegistry
-
-PREFIX = "accel--"
-
-
-def remote_name(runtime: str, spec: str) -> str:
-    return f"{PREFIX}{runtime}--{spec}"
-
-
-def parse_name(name: str) -> tuple[str, str] | None:
-    """(runtime, spec) for a namespaced name; None for a local kernel name."""
-    if not name or not name.startswith(PREFIX):
-        return None
-    runtime, sep, spec = name[len(PREFIX) :].partition("--")
-    if not sep or not runtime or not spec:
-        return None
-    return runtime, spec
-
 
 def namespaced_model(rt, spec_name: str, model: dict, base_url: str) -> dict:
     """A runtime's kernelspec model rewritten for this server."""

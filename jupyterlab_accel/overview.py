@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from jupyter_core.utils import ensure_async
 
+from .names import remote_name
 from .runtime import Runtime
 
 
@@ -73,7 +74,7 @@ async def all_sessions(registry, km, sm, timeout: float = 2.0) -> list[dict]:
                     "path": s.get("path"),
                     "kernel_name": ours.kernel_name
                     if ours
-                    else f"accel--{rt.name}--{k.get('name')}",
+                    else remote_name(rt.name, str(k.get("name"))),
                     "runtime": rt.name,
                     "started": started,
                     "last_activity": k.get("last_activity"),
@@ -84,7 +85,8 @@ async def all_sessions(registry, km, sm, timeout: float = 2.0) -> list[dict]:
                 }
             )
     # Kernels of this server itself (stock local kernels) are listed too, runtime null.
-    for kid in list(getattr(km, "_kernels", {})):
+    local = km.local_kernel_ids() if hasattr(km, "local_kernel_ids") else km.list_kernel_ids()
+    for kid in local:
         try:
             model = await ensure_async(km.kernel_model(kid))
         except Exception:  # noqa: BLE001 - a kernel that just went away

@@ -1,5 +1,10 @@
-"""Kernel websocket connection: local kernels as stock jupyter_server (plus TCP_NODELAY);
-remote kernels relayed to their runtime's /api/kernels/{id}/channels.
+"""Kernel websocket connections, chosen per kernel: `AccelWebsocketConnection` (the class
+ServerApp is configured with) gives a local kernel the stock ZMQ bridge (plus TCP_NODELAY) and
+a kernel on a runtime `RemoteKernelWebsocketConnection`, a relay to the runtime's
+/api/kernels/{id}/channels built on BaseKernelWebsocketConnection.
+
+Authentication (jupyter_server's ws_authenticated), authorization and the Origin check all
+happen before the relay opens anything upstream: a refused handshake costs the runtime nothing.
 
 The relay opens the upstream leg before answering the client's handshake, offering the
 subprotocols the client offered, then gives the client whatever the runtime chose. Both legs
@@ -10,26 +15,61 @@ writes to drain, so memory stays flat however much output flows.
 
 When the upstream leg drops while the client stays, the relay reconnects with back-off under
 the same session id and tells the client with accel_notice messages (reconnecting,
-runtime_lost, reconnected, kernel_dead); see reconnect.py."""
+runtime_lost, reconnected, kernel_dead); see reconnect.py. A kernel that ends on purpose is
+not a lost link, and the client gets the kernel's own last messages (shutdown_reply, status)
+and no notice: shut down through this server (DELETE, a session's kernel change), the
+client's socket stays open as stock jupyter_server leaves it; ended on the runtime (its
+culler, another client; the runtime closes with code 1000), the client's socket is closed
+the same way."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import weakref
 from collections import deque
 
+from jupyter_server.services.kernels.connection.base import BaseKernelWebsocketConnection
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from tornado.websocket import WebSocketClosedError
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError
 from traitlets import Float, Int
 
 from . import reconnect
-from .remote_kernel import RemoteKernel
+from .remote_kernel import RemoteKernelManager
+
+# The close code of a websocket that ended on purpose (RFC 6455 "normal closure"): our gateway
+# closes a kernel's websockets with it when the kernel ends.
+NORMAL_CLOSURE = 1000
 
 
-class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
-    """Stock ZMQ bridge for local kernels; a frame relay for kernels on runtimes."""
+class LocalKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
+    """Stock jupyter_server's ZMQ bridge, with Nagle's algorithm off."""
+
+    async def connect(self):
+        self.websocket_handler.set_nodelay(True)
+        return await super().connect()
+
+
+class AccelWebsocketConnection(BaseKernelWebsocketConnection):
+    """What ServerApp.kernel_websocket_connection_class names. Constructing it gives the
+    connection for that kernel (`parent`): `RemoteKernelWebsocketConnection` for a kernel on
+    a runtime, `LocalKernelWebsocketConnection` (stock ZMQ) otherwise; neither branches on
+    where the kernel is. Its options configure the relay."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls is AccelWebsocketConnection:
+            if not isinstance(kwargs.get("parent"), RemoteKernelManager):
+                return LocalKernelWebsocketConnection(*args, **kwargs)  # not a subclass: built here
+            cls = RemoteKernelWebsocketConnection  # a subclass: Python runs its __init__
+        return super().__new__(cls, *args, **kwargs)
+
+    @classmethod
+    async def close_all(cls):
+        """Server shutdown (ServerApp._cleanup awaits it): close both kinds."""
+        await LocalKernelWebsocketConnection.close_all()
+        await RemoteKernelWebsocketConnection.close_all()
 
     upstream_max_message_size = Int(
         0,
@@ -76,23 +116,44 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
         help="Client messages held while reconnecting; beyond that the oldest are dropped.",
     )
 
-    _upstream = None
-    _pump_task = None
+
+class RemoteKernelWebsocketConnection(AccelWebsocketConnection):
+    """A frame relay between the browser and the kernel's websocket on its runtime."""
+
+    _open: weakref.WeakSet[RemoteKernelWebsocketConnection] = weakref.WeakSet()
+    _upstream: WebSocketClientConnection | None = None
+    _pump_task: asyncio.Future | None = None
     _closed = False
-    _queue = None  # client messages held while reconnecting, else None
-    _seen = None
+    _ended = False  # the kernel ended on purpose: relay nothing more, keep the client's socket
+    _queue: deque | None = None  # client messages held while reconnecting, else None
+    _seen = reconnect.SeenIds(0)  # replaced per connection in prepare()
 
     @property
-    def remote(self) -> bool:
-        return isinstance(self.kernel_manager, RemoteKernel)
+    def remote_kernel(self) -> RemoteKernelManager:
+        return self.kernel_manager
+
+    @classmethod
+    async def close_all(cls):
+        for connection in list(cls._open):
+            connection.websocket_handler.close()
 
     # -- handshake ----------------------------------------------------------------------
+    def _refuse_before_upstream(self) -> None:
+        """The checks tornado runs only after prepare(), run first: a request that is not a
+        websocket upgrade, or comes from a foreign Origin, opens no upstream connection."""
+        handler = self.websocket_handler
+        headers = handler.request.headers
+        if headers.get("Upgrade", "").lower() != "websocket":
+            raise web.HTTPError(400, 'Can "Upgrade" only to "WebSocket".')
+        origin = headers.get("Origin") or headers.get("Sec-Websocket-Origin")
+        if origin is not None and not handler.check_origin(origin):
+            raise web.HTTPError(403, "Cross origin websockets not allowed")
+
     async def prepare(self):
-        if not self.remote:
-            return await super().prepare()
+        self._refuse_before_upstream()
         offered = self.websocket_handler.request.headers.get("Sec-WebSocket-Protocol", "")
         protocols = [p.strip() for p in offered.split(",") if p.strip()]
-        rk: RemoteKernel = self.kernel_manager
+        rk = self.remote_kernel
         limit = self.upstream_max_message_size or sys.maxsize
         try:
             self._upstream = await rk.open_channels(
@@ -124,9 +185,8 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
 
     async def connect(self):
         self.websocket_handler.set_nodelay(True)
-        if not self.remote:
-            return await super().connect()
         self.multi_kernel_manager.notify_connect(self.kernel_id)
+        RemoteKernelWebsocketConnection._open.add(self)
         self._pump_task = asyncio.ensure_future(self._pump())
 
     async def _pump(self):
@@ -137,6 +197,20 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
             while True:
                 msg = await self._upstream.read_message()
                 if msg is None:
+                    over = getattr(self.remote_kernel.rt, "job_over", None)  # cluster jobs
+                    ended = await over() if over is not None and not self._closed else None
+                    if ended and not self._closed:  # the scheduler's reason, no retrying
+                        name = self.remote_kernel.rt.name
+                        self._notify("runtime_lost", ended, runtime=name, retrying=False)
+                        handler.close(NORMAL_CLOSURE, "runtime ended")
+                        return
+                    if not self._closed and self.remote_kernel.stopping:
+                        self._ended = True  # we stopped it: as stock, the socket stays open
+                        return
+                    if not self._closed and self._upstream.close_code == NORMAL_CLOSURE:
+                        self.remote_kernel.mark_gone()  # ended on the runtime: say so
+                        handler.close(NORMAL_CLOSURE, "kernel shut down")
+                        return
                     if self._closed or not await self._reconnect():
                         break
                     continue
@@ -151,12 +225,12 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
             handler.close(1011, "runtime closed the kernel connection")
 
     def _notify(self, kind: str, message: str, **extra) -> None:
-        frame = reconnect.notice_frame(self.kernel_ws_protocol, kind, message, **extra)
+        frame = reconnect.notice_frame(self.kernel_ws_protocol or "", kind, message, **extra)
         self.websocket_handler.write_message(frame, binary=isinstance(frame, bytes))
 
     async def _reconnect(self) -> bool:
         """Reopen the upstream leg with back-off. False: give up (kernel gone, or too long)."""
-        rk: RemoteKernel = self.kernel_manager
+        rk = self.remote_kernel
         name = rk.rt.name
         if self._queue is None:
             self._queue = deque(maxlen=self.max_queued_messages)
@@ -240,13 +314,15 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
         return False
 
     def _kernel_dead(self, message: str) -> bool:
-        self._notify("kernel_dead", message, runtime=self.kernel_manager.rt.name)
-        frame = reconnect.dead_status_frame(self.kernel_ws_protocol)
+        self._notify("kernel_dead", message, runtime=self.remote_kernel.rt.name)
+        frame = reconnect.dead_status_frame(self.kernel_ws_protocol or "")
         self.websocket_handler.write_message(frame, binary=isinstance(frame, bytes))
-        self.kernel_manager.gone = True
+        self.remote_kernel.mark_gone()
         return False
 
     def _forward(self, incoming_msg) -> None:
+        if self._upstream is None:
+            return
         try:
             self._upstream.write_message(incoming_msg, binary=isinstance(incoming_msg, bytes))
         except WebSocketClosedError:
@@ -254,21 +330,21 @@ class AccelWebsocketConnection(ZMQChannelsWebsocketConnection):
                 self._queue = deque([incoming_msg], maxlen=self.max_queued_messages)
 
     def handle_incoming_message(self, incoming_msg):
-        if not self.remote:
-            return super().handle_incoming_message(incoming_msg)
-        if self._upstream is None or self._closed:
+        if self._upstream is None or self._closed or self._ended:
             return
         if self._queue is not None:  # reconnecting: sent once the runtime is back
             self._queue.append(incoming_msg)
             return
         self._forward(incoming_msg)
 
+    def handle_outgoing_message(self, stream, outgoing_msg):
+        """Frames from the runtime go out untouched in the pump; nothing is re-serialized."""
+
     def disconnect(self):
-        if not self.remote:
-            return super().disconnect()
         if self._closed:
             return
         self._closed = True
+        RemoteKernelWebsocketConnection._open.discard(self)
         self.multi_kernel_manager.notify_disconnect(self.kernel_id)
         if self._pump_task is not None:
             self._pump_task.cancel()

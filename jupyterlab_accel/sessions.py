@@ -8,6 +8,7 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.services.sessions.sessionmanager import SessionManager
 from traitlets import default
 
+from .kernels import AccelMappingKernelManager
 from .state import AccelState
 
 
@@ -20,6 +21,6 @@ class AccelSessionManager(SessionManager):
 
     async def kernel_culled(self, kernel_id: str) -> bool:
         km = self.kernel_manager
-        if hasattr(km, "kernel_gone"):
+        if isinstance(km, AccelMappingKernelManager):  # asks the runtime of a remote kernel
             return await km.kernel_gone(kernel_id)
         return await ensure_async(super().kernel_culled(kernel_id))
