@@ -15,6 +15,7 @@ from .names import parse_name, remote_name
 from .runtime import accelerator_label
 from .runtimes import RuntimeRegistry
 
+
 def namespaced_model(rt, spec_name: str, model: dict, base_url: str) -> dict:
     """A runtime's kernelspec model rewritten for this server."""
     name = remote_name(rt.name, spec_name)
