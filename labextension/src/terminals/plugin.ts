@@ -6,7 +6,8 @@ import { MainAreaWidget, showErrorMessage } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ServerConnection, TerminalManager } from '@jupyterlab/services';
-import { Terminal } from '@jupyterlab/terminal';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITerminal, Terminal } from '@jupyterlab/terminal';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { terminalIcon } from '@jupyterlab/ui-components';
 import { IDisposable } from '@lumino/disposable';
@@ -43,16 +44,31 @@ export function runtimeServerSettings(
   });
 }
 
+/** The user's JupyterLab terminal settings (font, theme, scrollback, screen reader mode...), so
+ * a runtime's terminal looks and behaves as this machine's does. */
+async function userTerminalOptions(registry: ISettingRegistry | null): Promise<Partial<ITerminal.IOptions>> {
+  if (!registry) {
+    return {};
+  }
+  try {
+    const settings = await registry.load('@jupyterlab/terminal-extension:plugin');
+    return settings.composite as Partial<ITerminal.IOptions>;
+  } catch {
+    return {};
+  }
+}
+
 export const terminalsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyterlab-accel:terminals',
   description: 'Terminals on runtimes: Runtime > Open terminal and a Launcher card per runtime.',
   autoStart: true,
   requires: [IAccelRuntimes],
-  optional: [ILauncher, ITranslator],
+  optional: [ILauncher, ISettingRegistry, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     runtimes: IAccelRuntimes,
     launcher: ILauncher | null,
+    settingRegistry: ISettingRegistry | null,
     translator: ITranslator | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_accel');
@@ -102,10 +118,18 @@ export const terminalsPlugin: JupyterFrontEndPlugin<void> = {
           );
           return;
         }
-        const content = new Terminal(session, {}, translator ?? nullTranslator);
+        const content = new Terminal(session, await userTerminalOptions(settingRegistry), translator ?? nullTranslator);
         const widget = new MainAreaWidget({ content });
         widget.id = `jp-accel-terminal-${runtime.name}-${session.name}`;
-        widget.title.label = trans.__('Terminal %1 · %2', session.name, runtime.display_name);
+        // The Terminal widget names itself "Terminal N" once connected: keep the runtime in the name.
+        const label = trans.__('Terminal %1 · %2', session.name, runtime.display_name);
+        const keepLabel = () => {
+          if (content.title.label !== label) {
+            content.title.label = label;
+          }
+        };
+        content.title.changed.connect(keepLabel);
+        keepLabel();
         widget.title.caption = trans.__('Terminal on %1', runtime.display_name);
         widget.title.icon = terminalIcon;
         widget.title.closable = true;
