@@ -194,6 +194,8 @@ def test_every_server_extension_handler_refuses_unauthenticated(sec_env, tmp_pat
             "--ip=127.0.0.1",
             f"--port={free_port()}",
             f"--config={cfg}",
+            # its own state folder: the running server holds the lock on the configured one
+            f"--AccelState.state_dir={tmp_path / 'state'}",
             f"--ServerApp.root_dir={tmp_path}",
             "--ServerApp.allow_root=True",
         ],
