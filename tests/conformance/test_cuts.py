@@ -243,3 +243,24 @@ def test_comms_during_cut(link_factory):
     assert not once_in_order(mine), dump(types(mine))
     ticks = [m["content"]["data"]["i"] for m in mine if m["header"]["msg_type"] == "comm_msg"]
     assert ticks == list(range(8)), dump(types(mine))
+
+
+def test_output_during_cut(link_factory):
+    """Output flowing when the link breaks (frames in flight on every hop)."""
+    link = link_factory()
+    req = execute_request(
+        "import time\nfor i in range(30):\n    print('line', i, flush=True)\n    time.sleep(0.1)",
+        link.session,
+    )
+    link.send(req)
+    mid = req["header"]["msg_id"]
+    assert link.until(lambda ms: any("line 3" in m["content"].get("text", "") for m in ms), 20)
+    link.cut()
+    time.sleep(1.5)
+    link.restore()
+    assert link.until(done(mid, "execute_reply"), 30), dump(types(link.of(mid)))
+    link.reader.read(0.3)
+    mine = link.of(mid)
+    assert not once_in_order(mine), dump(types(mine))
+    text = "".join(m["content"]["text"] for m in mine if m["header"]["msg_type"] == "stream")
+    assert text == "".join(f"line {i}\n" for i in range(30)), dump(types(mine))
