@@ -102,7 +102,13 @@ class Meter:
         stats = [link.stats() for link in self.links]
         self.exchanges = sum(s["exchanges"] for s in stats)
         self.conns = sum(s["connections"] for s in stats)
-        self.requests = [r for s in stats for r in s["requests"]]
+        # One time line over every link, each request tagged with the link's name.
+        tagged = [
+            (float(r.split(" ", 1)[0]), f"{r} [{getattr(link, 'name', '?')}]")
+            for link, s in zip(self.links, stats)
+            for r in s["requests"]
+        ]
+        self.requests = [r for _, r in sorted(tagged)]
 
 
 class Target:
@@ -154,6 +160,11 @@ def measure(t: Target, profile: str, args, errors: list) -> None:
         file_ops(t, profile, args, fail)
 
 
+def bulk_timeout(profile: str, size: int) -> float:
+    """Long enough for `size` bytes at a third of the link's rate; a lost output fails fast."""
+    return 30 + 3 * size / PROFILES[profile].rate
+
+
 def kernel_ops(t: Target, profile: str, args, fail) -> None:
     k = None
     try:
@@ -169,10 +180,10 @@ def kernel_ops(t: Target, profile: str, args, fail) -> None:
                 k.execute("1+1")
             t.add(profile, "cell", m)
         with Meter(t.links) as m:
-            got = k.execute(TEXT_CELL, timeout=600)["stdout"]
+            got = k.execute(TEXT_CELL, timeout=bulk_timeout(profile, args.text_bytes))["stdout"]
         t.add(profile, "text", m, bytes=got, ok=got == args.text_bytes)
         with Meter(t.links) as m:
-            r = k.kc.execute(HTML_CELL, timeout=600)
+            r = k.kc.execute(HTML_CELL, timeout=bulk_timeout(profile, args.html_bytes))
         html = sum(len(o.get("data", {}).get("text/html", "")) for o in r["outputs"])
         t.add(profile, "html", m, bytes=html, ok=html == args.html_expected)
     except Exception as e:
@@ -198,7 +209,7 @@ def file_ops(t: Target, profile: str, args, fail) -> None:
     if args.upload_bytes:
         try:
             with Meter(t.links) as m:
-                chunked_upload(proc, f"{prefix}/link-upload.bin", args.upload_bytes, 600)
+                chunked_upload(proc, f"{prefix}/link-upload.bin", args.upload_bytes, 60)
             t.add(profile, "upload", m, bytes=args.upload_bytes, ok=True)
         except Exception as e:
             fail("upload", e)
@@ -296,8 +307,8 @@ class Rig:
         data = tmp / "data"
         write_second_kernelspec(data)
         # Our gateways accept permessage-deflate, so the relay's setting decides.
-        a = self.hop(start_gateway(tmp / "gw-a", deflate_config(tmp / "gw-a")), first)
-        b = self.hop(start_gateway(tmp / "gw-b", deflate_config(tmp / "gw-b")), first)
+        a = self.hop(start_gateway(tmp / "gw-a", deflate_config(tmp / "gw-a")), first, "a")
+        b = self.hop(start_gateway(tmp / "gw-b", deflate_config(tmp / "gw-b")), first, "b")
         many_files(a.proc.root / "many", args.files)
         variants = [("", ())]  # no compression setting in this tree: one plain variant
         if args.compression_setting:
@@ -322,7 +333,7 @@ class Rig:
             )
             t.files = (srv, "/accel/runtimes/a/contents")
             self.targets.append(t)
-        kg = self.hop(start_stock_kg(tmp / "kg", data), first)
+        kg = self.hop(start_stock_kg(tmp / "kg", data), first, "kg")
         jsg = self.keep(
             start_server(
                 tmp / "jsg",
@@ -333,7 +344,7 @@ class Rig:
         )
         self.targets.append(Target("stock --gateway-url", jsg, "python3", "python3-b", [kg.link]))
         self.targets.append(Target("stock KG direct", kg.far, "python3", "python3-b", [kg.link]))
-        js = self.hop(start_server(tmp / "js", NOCAP, env={"JUPYTER_NO_CONFIG": "1"}), first)
+        js = self.hop(start_server(tmp / "js", NOCAP, env={"JUPYTER_NO_CONFIG": "1"}), first, "js")
         many_files(js.proc.root / "many", args.files)
         files = Target("stock jupyter_server across the link", js.far, "", "", [js.link])
         files.files = (js.far, "/api/contents")
@@ -345,9 +356,10 @@ class Rig:
         self.procs.append(proc)
         return proc
 
-    def hop(self, proc: Proc, profile) -> Hop:
+    def hop(self, proc: Proc, profile, name: str) -> Hop:
         self.keep(proc)
         link = LinkProcess(proc.port, profile=profile)
+        link.name = name
         self.links.append(link)
         return Hop(link, proc)
 
@@ -356,10 +368,16 @@ class Rig:
             link.set_profile(name)
 
     def close(self) -> None:
+        for p in reversed(self.procs):  # processes first: they matter most
+            try:
+                p.stop()
+            except Exception as e:  # noqa: BLE001 - go on stopping the others
+                print(f"  stopping {p.pid}: {e}", file=sys.stderr)
         for link in self.links:
-            link.close()
-        for p in reversed(self.procs):
-            p.stop()
+            try:
+                link.close()
+            except Exception as e:  # noqa: BLE001
+                print(f"  closing link {link.port}: {e}", file=sys.stderr)
 
 
 def median(rows: list[dict], key: str) -> float:
@@ -430,6 +448,13 @@ def report(rig: Rig, args) -> list[dict]:
                     f"| {what} | {t.name} | {sec:.3f} | {rtts:.1f} | {excess} | {frac} | "
                     f"{row['exchanges']:.0f} | {row['conns']:.0f} | {row['ok']} |"
                 )
+    last = args.profiles[-1]
+    print(f"\nRequests across the link, `{last}`, first round (ms since the operation began):")
+    for op in ("start", "change"):
+        for t in rig.targets:
+            samples = t.samples.get(last, {}).get(op)
+            if samples:
+                print(f"- {op}, {t.name}: " + "; ".join(samples[0].get("requests", [])))
     return rows
 
 

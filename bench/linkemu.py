@@ -14,7 +14,8 @@ memory is bounded by the bandwidth-delay product, not by what the sender offers.
 Counters (`stats()`): connections, bytes each way, and `exchanges`: times a connection's client
 sent after the other side had spoken (or first): one per request/response turn, so a REST call
 on a kept-alive connection is 1 and on a new connection 1 plus the connection's own handshake;
-`requests` names each turn (HTTP request line without the query, or 'websocket frame').
+`requests` names each turn ("<ms since reset> ms <HTTP request line without the query>", or
+"... websocket frame").
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +106,7 @@ class _Stats:
         self.up_bytes = 0
         self.down_bytes = 0
         self.requests: collections.deque = collections.deque(maxlen=200)
+        self.since = time.monotonic()
 
     def exchange(self, first: bytes) -> None:
         """One more turn; remember its HTTP request line (or 'websocket frame')."""
@@ -114,7 +117,7 @@ class _Stats:
             text = line.decode("latin-1").rsplit(" HTTP/", 1)[0].split("?", 1)[0]
         else:
             text = "websocket frame"
-        self.requests.append(text)
+        self.requests.append(f"{(time.monotonic() - self.since) * 1e3:.0f} ms {text}")
 
     def as_dict(self) -> dict:
         return {
