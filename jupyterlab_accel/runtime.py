@@ -347,6 +347,7 @@ class Runtime:
         self.embedded, self.removable = embedded, removable
         self.max_connections, self.max_streams = max_connections, max_streams
         self.unix_socket = unix_socket
+        self.websocket_compression = "auto"  # RuntimeRegistry.websocket_compression
         self.peer_pid: int | None = None
         self.resolver: Resolver | None = None
         self._http: AsyncHTTPClient | None = None
@@ -496,8 +497,24 @@ class Runtime:
             ) from None
         return StreamSlot(self)
 
+    @property
+    def compresses_websockets(self) -> bool:
+        """Offer permessage-deflate: "on", or "auto" for a runtime across a network (not on
+        loopback, not through a Unix socket). The gateway decides whether to accept."""
+        if self.websocket_compression != "auto":
+            return self.websocket_compression == "on"
+        if self.unix_socket:
+            return False
+        host = urlsplit(self.url).hostname or ""
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return host != "localhost"
+
     async def websocket_connect(self, request: HTTPRequest, **kw) -> WebSocketClientConnection:
         """tornado's websocket_connect through this runtime's resolver (Unix socket or TCP)."""
+        if self.compresses_websockets:
+            kw.setdefault("compression_options", {})
         return await websocket_connect(request, resolver=self.resolver, **kw)
 
     def close(self) -> None:

@@ -32,10 +32,15 @@ def far(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("far")
     gw = start_gateway(tmp / "gw")
     link = LinkProcess(gw.port, profile="far")
-    server = server_with(tmp / "server", [{"name": "far", "url": link.url, "token": gw.token}])
+    runtimes = [{"name": "far", "url": link.url, "token": gw.token}]
+    server = server_with(tmp / "server", runtimes)  # loopback URL: 'auto' does not compress
+    deflate = server_with(
+        tmp / "deflate", runtimes, extra={"RuntimeRegistry": {"websocket_compression": "on"}}
+    )
     try:
-        yield {"gw": gw, "link": link, "server": server}
+        yield {"gw": gw, "link": link, "server": server, "deflate": deflate}
     finally:
+        deflate.stop()
         server.stop()
         link.close()
         gw.stop()
@@ -52,6 +57,21 @@ def test_kernel_starts_and_runs_over_far_link(far):
         assert len(r["stdout"]) == 5_000_001 and r["reply"]["status"] == "ok"
     assert far["link"].stats()["down_bytes"] >= 5_000_000  # it did cross the link
     print(f"far link: session start -> first result {started:.2f}s")
+
+
+def test_output_compressed_on_the_link_when_on(far):
+    server, link = far["deflate"], far["link"]
+    kid = start_session(server, "accel--far--python3", "far-deflate.ipynb")["kernel"]["id"]
+    with KernelClient(server.url, kid, server.token, protocol="v1", timeout=60) as c:
+        assert c.eval("1 + 1", timeout=30) == "2"
+        link.reset()
+        t0 = time.monotonic()
+        r = c.execute("print(''.join(f'{i:09d} loss=0.5\\n' for i in range(250_000)))", timeout=60)
+        dt = time.monotonic() - t0
+    assert len(r["stdout"]) == 250_000 * 19 + 1  # 4.75 MB of text arrived whole
+    wire = link.stats()["down_bytes"]
+    print(f"far link, deflate on: 4.75 MB of text as {wire / 1e6:.2f} MB on the link, {dt:.2f}s")
+    assert wire < 1_500_000, wire  # permessage-deflate was negotiated and used
 
 
 def test_files_upload_over_far_link(far):
