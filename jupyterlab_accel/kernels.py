@@ -188,7 +188,13 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
             await self._check_target(parsed[0], parsed[1])
         kid = await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
         if self.remote_kernel(kid) is not None:
-            self._save()
+            try:
+                self._save()
+            except OSError as e:  # state folder full: no kernel left running without its record
+                await self.shutdown_kernel(kid, now=True)
+                raise web.HTTPError(
+                    507, f"could not save the kernel map: {e.strerror or e}", reason="state_full"
+                ) from None
         return kid
 
     async def _check_target(self, runtime: str, spec: str) -> None:
