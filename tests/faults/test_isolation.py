@@ -118,11 +118,6 @@ def test_garbage_answers_leave_listings_working(tmp_path):
         good.stop()
 
 
-@pytest.mark.xfail(
-    reason="POST /api/sessions wraps kernel start errors in a 500 until the session handler "
-    "passes the runtime's status through (issue 10, reasons as data: the routing part)",
-    strict=False,
-)
 def test_garbage_at_kernel_start_is_a_502_not_a_500(tmp_path):
     bad = start_bad_runtime(tmp_path / "ks", "kernel-start")
     server = server_with(tmp_path / "s", [{"name": "kernel-start", "url": bad.url, "token": "t"}])

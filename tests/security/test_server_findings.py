@@ -14,6 +14,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -22,7 +23,7 @@ import requests
 from tests.faults.conftest import start_bad_runtime
 from tests.server.conftest import get_json, server_with, start_session
 from tests.support.kernel_ws import KernelClient
-from tests.support.procs import start_server
+from tests.support.procs import start_gateway, start_server
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -226,6 +227,55 @@ def test_runtime_add_on_full_disk_leaves_nothing(tmp_path):
         finally:
             server.stop()
     finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+def test_session_start_on_full_disk_leaves_no_kernel(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(state)], capture_output=True
+        ).returncode
+        != 0
+    ):
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    gw = start_gateway(tmp_path / "gw")
+    try:
+        server = server_with(
+            tmp_path,
+            [{"name": "g", "url": gw.url, "token": gw.token}],
+            extra={"AccelState": {"state_dir": str(state)}},
+        )
+        try:
+            assert get_json(server, "/api/sessions") == []  # sessions.db exists
+            with open(state / "filler", "wb") as f:
+                try:
+                    f.write(b"x" * (1 << 20))
+                except OSError:
+                    pass
+            r = server.api(
+                "POST",
+                "/api/sessions",
+                json={
+                    "path": "full.ipynb",
+                    "type": "notebook",
+                    "name": "full.ipynb",
+                    "kernel": {"name": "accel--g--python3"},
+                },
+            )
+            assert r.status_code == 507, r.text
+            assert r.json()["message"]
+            deadline = time.monotonic() + 10
+            while gw.api("GET", "/api/kernels").json() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert gw.api("GET", "/api/kernels").json() == [], "a kernel was left running"
+            (state / "filler").unlink()
+            assert get_json(server, "/api/sessions") == []
+        finally:
+            server.stop()
+    finally:
+        gw.stop()
         subprocess.run(["umount", "-l", str(state)], check=False)
 
 
