@@ -6,8 +6,9 @@ import { restorePlugin } from './outputs/restore';
 import { filesPlugin } from './plugins/files';
 import { runtimePlugin } from './plugins/runtime';
 import { sessionsPlugin } from './plugins/sessions';
+import { sshPlugin } from './ssh/plugin';
 import { statusPlugin } from './plugins/status';
 import { terminalsPlugin } from './terminals/plugin';
 
-const plugins: JupyterFrontEndPlugin<any>[] = [corePlugin, runtimePlugin, statusPlugin, filesPlugin, sessionsPlugin, restorePlugin, fileSyncPlugin, terminalsPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [corePlugin, runtimePlugin, statusPlugin, filesPlugin, sessionsPlugin, restorePlugin, fileSyncPlugin, terminalsPlugin, sshPlugin];
 export default plugins;

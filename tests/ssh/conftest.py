@@ -95,12 +95,10 @@ def _wait_port(port: int, proc, timeout=10) -> None:
     raise TimeoutError("sshd did not listen")
 
 
-@pytest.fixture(scope="session")
-def ssh_host(tmp_path_factory):
-    if os.geteuid() != 0 or not os.path.exists(SSHD):
-        pytest.skip("needs root and openssh-server (Debian) for a test user and sshd")
+def start_sshd(d: Path) -> SSHHost:
+    """sshd on 127.0.0.1 for the test user, its keys and an ssh_config with aliases, in d."""
     user = ensure_user()
-    d = tmp_path_factory.mktemp("sshd")
+    d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o755)
     host_key = d / "host_ed25519"
     _keygen(host_key)
@@ -156,14 +154,26 @@ LogLevel VERBOSE
         "known-box " + host_key.with_suffix(".pub").read_text().strip() + "\n"
     )
     host = SSHHost(port, d, ssh_config, host_key.with_suffix(".pub"), user, proc)
-    yield host
-    proc.terminate()
+    return host
+
+
+def stop_sshd(host: SSHHost) -> None:
+    host.proc.terminate()
     try:
-        proc.wait(10)
+        host.proc.wait(10)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        host.proc.kill()
     for p in gateway_processes():  # nothing of a failed test left running as the user
         p.kill()
+
+
+@pytest.fixture(scope="session")
+def ssh_host(tmp_path_factory):
+    if os.geteuid() != 0 or not os.path.exists(SSHD):
+        pytest.skip("needs root and openssh-server (Debian) for a test user and sshd")
+    host = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield host
+    stop_sshd(host)
 
 
 def fresh_install(host: SSHHost) -> None:
