@@ -64,7 +64,14 @@ class AccelExtension(ExtensionApp):
         self.registry = registry
         self.hub = MetricsHub()
         registry.start_embedded(sa.root_dir)
+        if hasattr(sa.kernel_spec_manager, "default_kernel_name"):  # new notebooks: a runtime
+            km = sa.kernel_manager
+            km.default_kernel_name = sa.kernel_spec_manager.default_kernel_name(
+                km.default_kernel_name
+            )
         self.settings.update({"accel_registry": registry, "accel_metrics_hub": self.hub})
+        self.file_sync = getattr(sa.kernel_manager, "file_sync", None)
+        self.settings["accel_file_sync"] = self.file_sync
         names = ", ".join(rt.name for rt in registry.all()) or "none"
         self.log.info("jupyterlab_accel: runtimes: %s", names)
 
@@ -72,6 +79,8 @@ class AccelExtension(ExtensionApp):
         self.handlers.extend(handlers)
 
     async def stop_extension(self):
+        if self.file_sync is not None:
+            await self.file_sync.stop()
         self.hub.close()
         self.registry.stop_embedded()
         self.registry.close()

@@ -24,6 +24,7 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from tornado import web
 from traitlets import Float, Instance, default
 
+from .filesync import FileSync
 from .names import parse_name
 from .remote_kernel import RemoteKernelManager, now_iso
 from .runtimes import RuntimeRegistry
@@ -48,6 +49,12 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
         help="Seconds to wait for a runtime when listing kernels; an "
         "unreachable runtime's kernels keep their last known state.",
     )
+
+    file_sync = Instance(FileSync)
+
+    @default("file_sync")
+    def _default_file_sync(self) -> FileSync:
+        return FileSync(parent=self, root_dir=self.root_dir, state_dir=self._state.state_dir)
 
     @default("registry")
     def _default_registry(self) -> RuntimeRegistry:

@@ -9,7 +9,9 @@ channels: its websocket is relayed by relay.AccelWebsocketConnection."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import time
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -201,6 +203,11 @@ class RemoteKernelManager(ServerKernelManager):
             # Stock gateways forward KERNEL_* variables only; the rest of our env stays here.
             "env": {k: v for k, v in env.items() if k.startswith("KERNEL_")},
         }
+        folder = self.notebook_folder(kwargs.get("cwd"))
+        file_sync = getattr(self.parent, "file_sync", None)
+        if file_sync is not None and folder is not None and file_sync.supports(self.rt):
+            await file_sync.before_start(self.rt, folder)  # the kernel starts among its files
+            body["path"] = folder
         resp = await self._call("/api/kernels", "POST", self.start_timeout, body=body)
         if resp.code not in (200, 201):
             raise upstream_error(
@@ -217,9 +224,22 @@ class RemoteKernelManager(ServerKernelManager):
             )
         self.started = self.started or now_iso()
         self.apply_model(model)
+        if file_sync is not None and folder is not None:
+            file_sync.track(self.kernel_id, self.rt, folder, remote_id=self.remote_id)
         self.log.info(
             "Kernel %s runs on runtime %r (%s)", self.kernel_id, self.rt.name, self.remote_spec
         )
+
+    def notebook_folder(self, cwd) -> str | None:
+        """The kernel's folder relative to the server's root (stock start turns the session's
+        path into `cwd`), or None when it has none or lies outside the root."""
+        root = getattr(self.parent, "root_dir", None)
+        if not cwd or not root:
+            return None
+        rel = os.path.relpath(os.path.realpath(cwd), os.path.realpath(root))
+        if rel == os.curdir:
+            return ""
+        return None if rel.startswith(os.pardir) else rel.replace(os.sep, "/")
 
     @emit_kernel_action_event(success_msg="Kernel {kernel_id} was shutdown.")
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
@@ -243,6 +263,9 @@ class RemoteKernelManager(ServerKernelManager):
             self.stopping = False
             raise upstream_error(resp, f"shutdown failed on runtime {self.rt.name!r}")
         self.mark_gone()
+        file_sync = getattr(self.parent, "file_sync", None)
+        if file_sync is not None:  # a last pull of its files, off the shutdown's path
+            asyncio.ensure_future(file_sync.forget(self.kernel_id))
 
     async def _post(self, action: str) -> None:
         resp = await self._call(f"{self.kernel_path}/{action}", "POST", self.action_timeout, b"")

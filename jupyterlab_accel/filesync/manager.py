@@ -7,6 +7,7 @@ interval while one runs) and `forget` at shutdown (a last pull).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -126,7 +127,7 @@ class FileSync(LoggingConfigurable):
         except Exception as e:
             self.log.warning("File sync of %r to %r failed: %s", kernel_path, runtime.name, e)
 
-    def track(self, kernel_id: str, runtime, kernel_path: str) -> None:
+    def track(self, kernel_id: str, runtime, kernel_path: str, remote_id: str = "") -> None:
         folder = self.folder_for(kernel_path)
         if folder is None or not self.wanted(runtime):
             return
@@ -138,7 +139,9 @@ class FileSync(LoggingConfigurable):
         except ValueError:
             return
         self.kernels[kernel_id] = (fs, runtime)
-        self.tasks[kernel_id] = asyncio.ensure_future(self._watch(kernel_id, fs, runtime))
+        self.tasks[kernel_id] = asyncio.ensure_future(
+            self._watch(kernel_id, remote_id or kernel_id, fs, runtime)
+        )
 
     async def forget(self, kernel_id: str, final_pull: bool = True) -> None:
         self.unsupported.pop(kernel_id, None)
@@ -170,7 +173,7 @@ class FileSync(LoggingConfigurable):
             await self.forget(kid, final_pull=False)
 
     # -- watching a kernel ------------------------------------------------------------
-    async def _watch(self, kernel_id: str, fs: FolderSync, runtime) -> None:
+    async def _watch(self, kernel_id: str, remote_id: str, fs: FolderSync, runtime) -> None:
         """Pull when the kernel's activity moved and it is idle, and every few s while busy."""
         seen_activity = None
         last_pull = time.monotonic()
@@ -178,11 +181,16 @@ class FileSync(LoggingConfigurable):
         while True:
             await asyncio.sleep(delay)
             try:
-                resp = await self.fetch(runtime, f"/api/kernels/{kernel_id}", "GET", timeout=10)
+                resp = await self.fetch(runtime, f"/api/kernels/{remote_id}", "GET", timeout=10)
             except (OSError, asyncio.TimeoutError):
                 delay = min(delay * 2, 5.0)  # link down: keep trying, pull once it is back
                 continue
-            if resp.code == 404:
+            if resp.code == 404:  # the kernel ended (culled, died): a last pull, then stop
+                self.tasks.pop(kernel_id, None)
+                entry = self.kernels.pop(kernel_id, None)
+                if entry is not None:
+                    with contextlib.suppress(Exception):
+                        await entry[0].pull()
                 return
             if resp.code != 200:
                 delay = min(delay * 2, 5.0)
