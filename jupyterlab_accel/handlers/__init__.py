@@ -7,6 +7,14 @@ from .metrics import MetricsStreamHandler
 from .providers import SSHConnectHandler, SSHHostsHandler, SSHRuntimeHandler, SSHRuntimesHandler
 from .proxy import FilesProxyHandler, MetricsSnapshotHandler, MountsProxyHandler
 from .runtimes import RuntimeHandler, RuntimesHandler
+from .secrets import (
+    GrantsHandler,
+    RuntimeSecretsHandler,
+    SecretHandler,
+    SecretRequestHandler,
+    SecretRequestsHandler,
+    SecretsHandler,
+)
 from .sessions import KeepaliveHandler, SessionHandler, SessionsHandler
 from .slurm import SlurmJobHandler, SlurmJobsHandler
 from .terminals import TerminalRelayHandler, TerminalsProxyHandler
@@ -29,6 +37,12 @@ handlers = [
     (rf"/accel/runtimes/{_NAME}/api/terminals", TerminalsProxyHandler),
     (rf"/accel/runtimes/{_NAME}/api/terminals/(?P<term>[\w-]+)", TerminalsProxyHandler),
     (rf"/accel/runtimes/{_NAME}/terminals/websocket/(?P<term>[\w-]+)", TerminalRelayHandler),
+    (r"/accel/secrets", SecretsHandler),
+    (r"/accel/secrets/(?P<name>[^/]+)", SecretHandler),
+    (r"/accel/secrets/(?P<name>[^/]+)/grants", GrantsHandler),
+    (r"/accel/secret-requests", SecretRequestsHandler),
+    (r"/accel/secret-requests/(?P<rid>[0-9a-f]+)", SecretRequestHandler),
+    (rf"/accel/runtimes/{_NAME}/secrets", RuntimeSecretsHandler),
     (r"/accel/providers/ssh", SSHRuntimesHandler),
     (r"/accel/providers/ssh/hosts", SSHHostsHandler),
     (rf"/accel/providers/ssh/{_NAME}", SSHRuntimeHandler),

@@ -33,6 +33,7 @@ FEATURE_SETUPS = [
     "accel_gateway.journal_handlers.setup_journal",
     "accel_gateway.filesync.setup_filesync",
     "accel_gateway.terminals.setup_terminals",
+    "accel_gateway.secrets_channel.setup_secrets",
 ]
 
 

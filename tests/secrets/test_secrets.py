@@ -1,0 +1,179 @@
+"""Secrets read in a kernel through the server and a real gateway: granted per notebook, asked
+for on the first read, revoked at once, and never recorded (saved notebook, journal, DEBUG
+logs, command lines, the kernel's environment). A stock gateway: "not supported"."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.server.conftest import server_with, start_session
+from tests.support.kernel_ws import KernelClient
+from tests.support.procs import start_gateway, start_stock_gateway
+
+VALUE = "hf_" + secrets.token_hex(20)  # what must never be recorded
+READ = (
+    "import hashlib\n"
+    "from accel_gateway import userdata\n"
+    "try:\n"
+    "    _v = userdata.get({name!r})\n"
+    "    print('sha', hashlib.sha256(_v.encode()).hexdigest())\n"
+    "except Exception as e:\n"
+    "    print('refused', type(e).__name__, e)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("secrets")
+    procs = []
+    try:
+        g = start_gateway(tmp / "g", "--debug")
+        procs.append(g)
+        stock = start_stock_gateway(tmp / "stock")
+        procs.append(stock)
+        runtimes = [
+            {"name": "g", "url": g.url, "token": g.token},
+            {"name": "stock", "url": stock.url, "token": stock.token},
+        ]
+        server = server_with(tmp / "server", runtimes, extra={"ServerApp": {"log_level": "DEBUG"}})
+        procs.append(server)
+        r = server.api("PUT", "/accel/secrets/HF_TOKEN", json={"value": VALUE})
+        assert r.status_code == 201, r.text
+        assert VALUE not in r.text
+        deadline = time.monotonic() + 30
+        while not server.api("GET", "/accel/runtimes/g/secrets").json().get("linked"):
+            assert time.monotonic() < deadline, "the server never linked to the runtime"
+            time.sleep(0.3)
+        yield {"server": server, "g": g, "stock": stock, "tmp": tmp}
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def read_secret(server, kc: KernelClient, name: str, decide: bool | None = None) -> str:
+    """Run the read cell; when `decide` is given, answer the prompt it raises."""
+    out: dict = {}
+    t = threading.Thread(target=lambda: out.update(kc.execute(READ.format(name=name), 60)))
+    t.start()
+    if decide is not None:
+        deadline = time.monotonic() + 30
+        while True:
+            pending = server.api("GET", "/accel/secret-requests").json()
+            if pending:
+                break
+            assert time.monotonic() < deadline, "no grant prompt appeared"
+            time.sleep(0.2)
+        (req,) = pending
+        assert req["name"] == name and req["runtime"] == "g"
+        r = server.api("POST", f"/accel/secret-requests/{req['id']}", json={"allow": decide})
+        assert r.status_code == 204, r.text
+    t.join(70)
+    assert not server.api("GET", "/accel/secret-requests").json()
+    return out["stdout"]
+
+
+SHA = "sha " + hashlib.sha256(VALUE.encode()).hexdigest()
+
+
+def test_grant_prompt_refusal_revoke_and_nothing_recorded(env):
+    server, g = env["server"], env["g"]
+    s = start_session(server, "accel--g--python3", "analysis.ipynb")
+    kid = s["kernel"]["id"]
+    other = start_session(server, "accel--g--python3", "other.ipynb")
+    with KernelClient(server.url, kid, server.token) as kc:
+        # first read: the user is asked, allows; the notebook is granted
+        assert SHA in read_secret(server, kc, "HF_TOKEN", decide=True)
+        listing = server.api("GET", "/accel/secrets").json()
+        assert listing == [{"name": "HF_TOKEN", "notebooks": ["analysis.ipynb"]}]
+        assert VALUE not in json.dumps(listing)
+        # granted: no prompt
+        assert SHA in read_secret(server, kc, "HF_TOKEN")
+        # unknown name: a clear error, no prompt
+        text = read_secret(server, kc, "NOPE")
+        assert "refused SecretNotFoundError" in text and "NOPE" in text
+        # revoking takes effect on the next read: asked again; denied -> refused
+        r = server.api("DELETE", "/accel/secrets/HF_TOKEN/grants?path=analysis.ipynb")
+        assert r.status_code == 200 and r.json()["notebooks"] == []
+        text = read_secret(server, kc, "HF_TOKEN", decide=False)
+        assert "refused NotebookAccessError" in text and "analysis.ipynb" in text
+        saved_cells = [READ.format(name="HF_TOKEN")]
+        saved_outputs = [text]
+    # another notebook, never granted: denied
+    with KernelClient(server.url, other["kernel"]["id"], server.token) as kc:
+        assert "refused NotebookAccessError" in read_secret(server, kc, "HF_TOKEN", decide=False)
+        # granted through the REST API: read without a prompt
+        r = server.api("POST", "/accel/secrets/HF_TOKEN/grants", json={"path": "other.ipynb"})
+        assert r.json()["notebooks"] == ["other.ipynb"]
+        assert SHA in read_secret(server, kc, "HF_TOKEN")
+
+    # the saved notebook holds the code and outputs, not the value
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": f"c{i}",
+                "metadata": {},
+                "source": src,
+                "execution_count": i,
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": out}],
+            }
+            for i, (src, out) in enumerate(zip(saved_cells, saved_outputs))
+        ],
+    }
+    r = server.api("PUT", "/api/contents/analysis.ipynb", json={"type": "notebook", "content": nb})
+    assert r.status_code in (200, 201), r.text
+    assert VALUE not in (server.root / "analysis.ipynb").read_text()
+
+    journal = server.api("GET", f"/accel/kernels/{kid}/journal")
+    assert journal.status_code == 200 and SHA in journal.text
+    assert VALUE not in journal.text
+
+    time.sleep(0.5)  # let the logs flush
+    assert "DEBUG" in server.logtext() and "DEBUG" in g.logtext()
+    for log in (server.logtext(), g.logtext()):
+        assert VALUE not in log
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        for what in ("cmdline", "environ"):
+            try:
+                data = (proc / what).read_bytes()
+            except OSError:
+                continue
+            assert VALUE.encode() not in data, f"{what} of pid {proc.name}"
+
+    # stored server-side only, mode 0600
+    store = Path(env["tmp"]) / "server" / "state" / "secrets.json"
+    assert stat.S_IMODE(os.stat(store).st_mode) == 0o600
+
+
+def test_bad_input_is_a_clear_400(env):
+    server = env["server"]
+    r = server.api("PUT", "/accel/secrets/bad name", json={"value": "x"})
+    assert r.status_code == 400 and "not valid" in r.json()["message"]
+    r = server.api("PUT", "/accel/secrets/OK", json={"value": 5})
+    assert r.status_code == 400 and "'value'" in r.json()["message"]
+    r = server.api("POST", "/accel/secret-requests/abc123", json={"allow": "yes"})
+    assert r.status_code == 400
+    r = server.api("POST", "/accel/secret-requests/abc123", json={"allow": True})
+    assert r.status_code == 404
+    assert server.api("DELETE", "/accel/secrets/MISSING").status_code == 404
+
+
+def test_stock_gateway_is_not_supported(env):
+    server = env["server"]
+    r = server.api("GET", "/accel/runtimes/stock/secrets")
+    assert r.status_code == 501
+    assert "not supported by this runtime" in r.json()["message"]
