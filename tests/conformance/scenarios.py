@@ -212,7 +212,7 @@ def shutdown(target, kid, protocol) -> dict:
     run_execute(r, "1")
     before = len(r.messages)
     resp = target.api("DELETE", f"/api/kernels/{kid}")
-    r.read(2.5)
+    r.read(1.5)
     after = [
         m for m in r.messages[before:] if m["parent_header"].get("msg_type") == "shutdown_request"
     ]

@@ -8,6 +8,7 @@ docs/architecture.md that explains it.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,9 @@ def shared_kernels(targets):
     """One kernel per target and protocol for the scenarios that leave it running."""
     kernels = {}
     yield lambda t, p: kernels.setdefault((t, p), targets[t].start_kernel())
-    for (t, _), kid in kernels.items():
-        targets[t].api("DELETE", f"/api/kernels/{kid}")
+    with ThreadPoolExecutor(8) as pool:  # kernel shutdowns take seconds each: in parallel
+        for (t, _), kid in kernels.items():
+            pool.submit(targets[t].api, "DELETE", f"/api/kernels/{kid}")
 
 
 def differences(ref: dict, got: dict) -> dict:
