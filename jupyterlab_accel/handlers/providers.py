@@ -64,6 +64,8 @@ class SSHRuntimesHandler(_SSHHandler):
             raise web.HTTPError(403, "adding runtimes is turned off on this server")
         try:
             name = check_name(body.get("name"))
+            if name == "hosts":  # /accel/providers/ssh/hosts is the alias list
+                raise RuntimeError_("the name 'hosts' is reserved")
             if self.registry.get(name) is not None:
                 raise web.HTTPError(409, f"a runtime named {name!r} already exists")
             provider = SSHProvider(

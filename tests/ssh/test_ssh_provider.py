@@ -254,6 +254,7 @@ def test_clear_error_within_10_s(lab, host, body, reason):
 def test_bad_requests_are_400(lab):
     for body in (
         {"name": "Bad Name", "host": "gpu-box"},
+        {"name": "hosts", "host": "gpu-box"},
         {"name": "x", "host": "-oProxy=evil"},
         {"name": "x"},
         {"name": "x", "host": "gpu-box", "extra": 1},
