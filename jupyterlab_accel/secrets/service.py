@@ -110,7 +110,11 @@ class SecretsService:
     async def resolve(self, runtime: str, remote_kid: str, name: str) -> dict:
         kid = self.local_kernel(runtime, remote_kid)
         if kid is None:
-            return {"error": "SecretsError", "message": "not a kernel of this JupyterLab server"}
+            return {
+                "error": "SecretsError",
+                "reason": "not_my_kernel",  # the gateway then asks its other servers
+                "message": "not a kernel of this JupyterLab server",
+            }
         notebook = await self.notebook_of(kid)
         if not notebook:
             return {

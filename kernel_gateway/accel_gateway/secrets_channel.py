@@ -32,6 +32,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from .handlers import AUTH_RESOURCE
 
 SOCKET_ENV = "ACCEL_SECRETS_SOCKET"
+NOT_MINE = "not_my_kernel"  # a server's answer for a kernel another server started
 MAX_REQUEST_BYTES = 4096
 ANSWER_TIMEOUT = 300.0  # seconds the server may take (the user answers a grant prompt)
 NO_SERVER = (
@@ -105,10 +106,18 @@ class SecretsChannel:
             return {"error": "SecretsError", "message": "the secret name must be a string"}
         if not self.servers:
             return {"error": "SecretsError", "message": NO_SERVER}
+        answer = {"error": "SecretsError", "message": NO_SERVER}
+        for server in reversed(list(self.servers)):  # newest first; the kernel's server answers
+            answer = await self._ask(server, kid, name)
+            if answer.get("reason") != NOT_MINE:
+                break
+        return answer
+
+    async def _ask(self, server, kid: str, name: str) -> dict:
         rid = uuid.uuid4().hex
         fut = self.waiting[rid] = asyncio.get_running_loop().create_future()
         try:
-            self.servers[-1].write_message(json.dumps({"id": rid, "kernel_id": kid, "name": name}))
+            server.write_message(json.dumps({"id": rid, "kernel_id": kid, "name": name}))
             return await asyncio.wait_for(fut, ANSWER_TIMEOUT)
         except asyncio.TimeoutError:
             return {"error": "SecretsError", "message": "no answer from the server in time"}

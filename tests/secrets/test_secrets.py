@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import secrets
+import socket
 import stat
 import threading
 import time
@@ -177,3 +178,29 @@ def test_stock_gateway_is_not_supported(env):
     r = server.api("GET", "/accel/runtimes/stock/secrets")
     assert r.status_code == 501
     assert "not supported by this runtime" in r.json()["message"]
+
+
+def test_only_kernels_ask_and_a_second_server_does_not_answer_for_them(env):
+    """A process that is not a kernel gets nothing from the socket; with two servers linked to
+    one runtime, the kernel's own server answers (the newest one does not know the kernel)."""
+    server, g, tmp = env["server"], env["g"], env["tmp"]
+    s = start_session(server, "accel--g--python3", "third.ipynb")
+    other = server_with(tmp / "server2", [{"name": "g", "url": g.url, "token": g.token}])
+    try:
+        other.api("GET", "/accel/secrets")  # starts its links
+        deadline = time.monotonic() + 30
+        while not other.api("GET", "/accel/runtimes/g/secrets").json().get("linked"):
+            assert time.monotonic() < deadline, "the second server never linked"
+            time.sleep(0.3)
+        server.api("POST", "/accel/secrets/HF_TOKEN/grants", json={"path": "third.ipynb"})
+        with KernelClient(server.url, s["kernel"]["id"], server.token) as kc:
+            assert SHA in read_secret(server, kc, "HF_TOKEN")
+            path = kc.execute("import os; print(os.environ['ACCEL_SECRETS_SOCKET'])")["stdout"]
+    finally:
+        other.stop()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:  # this test is no kernel
+        conn.settimeout(10)
+        conn.connect(path.strip())
+        conn.sendall(b'{"name": "HF_TOKEN"}\n')
+        answer = json.loads(conn.makefile().readline())
+    assert "value" not in answer and "not a kernel" in answer["message"]
