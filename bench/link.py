@@ -315,7 +315,7 @@ class Rig:
             variants = [
                 (
                     " + deflate" if mode == "on" else "",
-                    (f"--AccelWebsocketConnection.compression={mode}",),
+                    (f"--RuntimeRegistry.websocket_compression={mode}",),
                 )
                 for mode in ("off", "on")
                 if mode in args.compression
@@ -331,7 +331,8 @@ class Rig:
                 "accel--b--python3",
                 [a.link, b.link],
             )
-            t.files = (srv, "/accel/runtimes/a/contents")
+            if not suffix:  # Files use REST, not the websocket: once is enough
+                t.files = (srv, "/accel/runtimes/a/contents")
             self.targets.append(t)
         kg = self.hop(start_stock_kg(tmp / "kg", data), first, "kg")
         jsg = self.keep(
@@ -535,12 +536,12 @@ def html_length(gw: Proc, size: int) -> int:
 
 
 def has_compression_setting() -> bool:
-    """Whether the relay has the `compression` setting (permessage-deflate upstream)."""
+    """Whether the server extension has the `websocket_compression` setting."""
     try:
-        from jupyterlab_accel.relay import AccelWebsocketConnection
+        from jupyterlab_accel.runtimes import RuntimeRegistry
     except ImportError:
         return False
-    return "compression" in AccelWebsocketConnection.class_trait_names()
+    return "websocket_compression" in RuntimeRegistry.class_trait_names()
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 The kernel's `netem` is not available here, so this is a proxy: 127.0.0.1:port ->
 127.0.0.1:target_port. Each direction is one `Pipe` shared by every connection, as a real link's
 bottleneck is: a chunk leaves when the bucket has tokens for it (serialisation at `rate`) and
-arrives `delay` later. Reads stop while a direction holds more than its bound in flight, so
-memory is bounded by the bandwidth-delay product, not by what the sender offers.
+arrives `delay` later. Reads of a connection stop while it holds more than its bound in flight,
+so memory is bounded by the bandwidth-delay product per connection, not by what senders offer.
 
     LinkEmulator(target_port, profile="far")            # in a thread of this process
     LinkProcess(target_port, profile="far")             # in its own process (benchmarks)
@@ -74,10 +74,7 @@ class Pipe:
     def __init__(self, delay: float, rate: float, burst: int = CHUNK):
         self.delay, self.rate, self.burst = delay, rate, burst
         self.free_at = 0.0  # when the bucket has tokens for the next chunk
-        self.in_flight = 0
         self.configure(delay, rate)
-        self.room = asyncio.Event()
-        self.room.set()
         self.bytes = 0
         self.in_flight_max = 0
 
@@ -201,9 +198,13 @@ class LinkEmulator:
         """Read, stamp an arrival time, deliver in order at that time."""
         queue: collections.deque = collections.deque()
         ready = asyncio.Event()
+        room = asyncio.Event()  # per connection, as TCP's flow control is: a receiver that
+        room.set()  # stops reading holds back its own sender, never the link's other users
+        flight = 0
         done = False
 
         async def deliver():
+            nonlocal flight
             broken = False
             while True:
                 while not queue:
@@ -217,9 +218,9 @@ class LinkEmulator:
                     await asyncio.sleep(wait)
                 if data is None:
                     return
-                pipe.in_flight -= len(data)
-                if pipe.in_flight < pipe.bound:
-                    pipe.room.set()
+                flight -= len(data)
+                if flight < pipe.bound:
+                    room.set()
                 if broken:
                     continue  # the far end is gone: drop what was in flight
                 try:
@@ -242,12 +243,12 @@ class LinkEmulator:
                     self._stats.down_bytes += n
                 now = self.loop.time()
                 queue.append((pipe.departure(now, n) + pipe.delay, data))
-                pipe.in_flight += n
-                pipe.in_flight_max = max(pipe.in_flight_max, pipe.in_flight)
+                flight += n
+                pipe.in_flight_max = max(pipe.in_flight_max, flight)
                 ready.set()
-                while pipe.in_flight >= pipe.bound:
-                    pipe.room.clear()
-                    await pipe.room.wait()
+                while flight >= pipe.bound:
+                    room.clear()
+                    await room.wait()
         except (ConnectionError, OSError):
             pass
         finally:
