@@ -174,7 +174,7 @@ class FolderSync:
             self.state = "conflict"
             self.message = (
                 f"{len(self.conflicts)} file(s) changed both here and on the runtime: both kept "
-                f"(the runtime's copy is named *{'.conflict-' + self.runtime_name}*)"
+                f"(the runtime's copy is named NAME.conflict-{self.runtime_name}.EXT)"
             )
         elif over:
             mb = self.left_behind.get("over_cap_bytes", 0) / 1e6

@@ -99,7 +99,11 @@ export const terminalsPlugin: JupyterFrontEndPlugin<void> = {
       caption: trans.__("A shell on the runtime's machine, in its workspace"),
       icon: args => (args.runtime ? terminalIcon : undefined),
       execute: async args => {
-        const runtime = target(args);
+        let runtime = target(args);
+        if (!runtime) {
+          await runtimes.refresh(); // the list may not have arrived yet
+          runtime = target(args);
+        }
         const refusal = terminalRefusal(runtime, trans);
         if (refusal || !runtime) {
           await showErrorMessage(

@@ -1,7 +1,8 @@
-"""A terminal on the runtime, opened as a person does: Runtime > Open terminal from a notebook on
+"""Colab's runtime extras in the browser. A terminal on the runtime, opened as a person does: Runtime > Open terminal from a notebook on
 that runtime, and the Launcher's card. The terminal is JupyterLab's own widget; its text is read
 through xterm's accessibility tree (the user's terminal setting screenReaderMode, which our
-terminals honour like every other terminal setting)."""
+terminals honour like every other terminal setting). And the notebook's files on its runtime:
+the status item's synced and conflict states."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import shot
-from .lab import menu, open_notebook
+from .lab import menu, open_notebook, run_cell
 
 pytestmark = pytest.mark.browser
 
@@ -68,3 +69,29 @@ def test_launcher_card_per_runtime(lab_env, page):
     expect(terminal.locator(".xterm-accessibility-tree")).to_contain_text(
         "gpu-gateway", timeout=20000
     )
+
+
+def test_notebook_files_status_synced_then_conflict(lab_env, page):
+    folder = lab_env.lab.root / "project"
+    folder.mkdir(exist_ok=True)
+    (folder / "data.csv").write_text("a,b\n1,2\n")
+    lab_env.write_notebook(
+        "project/sync.ipynb",
+        "accel--cpu-box--python3",
+        ["print(open('data.csv').read().strip())", "open('data.csv', 'w').write('kernel edit\\n')"],
+    )
+    open_notebook(page, lab_env, "project/sync.ipynb")
+    status = page.locator(".jp-AccelFileSync")
+    expect(status).to_have_text("Files: synced", timeout=20000)
+    assert "a,b" in run_cell(page, 0)
+    assert (lab_env.cpu.root / "project" / "data.csv").exists()
+    (folder / "data.csv").write_text("local edit, not yet on the runtime\n")
+    run_cell(page, 1)
+    expect(status).to_have_text("Files: 1 conflict", timeout=20000)
+    assert (folder / "data.conflict-cpu-box.csv").read_text() == "kernel edit\n"
+    assert (folder / "data.csv").read_text() == "local edit, not yet on the runtime\n"
+    status.click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("data.conflict-cpu-box.csv")
+    shot(page, "notebook-files-conflict", doc=True)
+    dialog.locator("button", has_text="Close").click()
