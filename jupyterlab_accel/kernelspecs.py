@@ -9,7 +9,7 @@ import copy
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import Instance, default
+from traitlets import Bool, Instance, default
 
 from .names import parse_name, remote_name
 from .runtime import accelerator_label
@@ -50,13 +50,33 @@ class AccelKernelSpecManager(KernelSpecManager):
         # the extension take it from here (passed along, never a global).
         return RuntimeRegistry(parent=self)
 
+    show_local_specs = Bool(
+        False,
+        config=True,
+        help="List this server's own kernel specs while the embedded runtime ('This machine') "
+        "serves kernels. Off: one card per runtime in the Launcher, and new notebooks run on "
+        "the embedded runtime (docs/frontend.md); kernels asked for by a local name still start.",
+    )
+
     @property
     def base_url(self) -> str:
         return getattr(self.parent, "base_url", "/") or "/"
 
+    def default_kernel_name(self, local_default: str) -> str:
+        """The default kernel of new notebooks: the embedded runtime's twin of the local
+        default unless local specs are shown (or there is no embedded runtime)."""
+        embedded = self.registry.embedded
+        if self.show_local_specs or not embedded.enabled or parse_name(local_default):
+            return local_default
+        return remote_name(embedded.name, local_default)
+
     async def get_all_specs(self):
         local = super().get_all_specs()
         rts = await self.registry.check_all()
+        # The embedded runtime serves this machine's kernels with runtime features: list those
+        # instead of the same kernels without (back as soon as it is down).
+        if not self.show_local_specs and any(rt.embedded and rt.healthy for rt in rts):
+            local = {}
         merged = dict(local)
         for rt in rts:
             if not rt.healthy:

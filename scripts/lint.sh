@@ -5,3 +5,11 @@ cd "$(dirname "$0")/.."
 echo "== ruff"
 python3 -m ruff check .
 python3 -m ruff format --check .
+echo "== frontend: eslint, prettier, tsc --noEmit, jest"
+if [ -d node_modules ]; then
+  jlpm run lint:check
+  jlpm run test --silent
+else
+  echo "node_modules missing: run jlpm install first" >&2
+  exit 1
+fi

@@ -2,11 +2,14 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-/** An error carrying the server's `{"message": ...}` and the HTTP status. */
+/** An error carrying the HTTP status and the server's JSON body: `message` as the error's
+ * message, the machine-readable `reason` (e.g. `no_free_device`) when the server sent one. */
 export class APIError extends Error {
   constructor(
     message: string,
-    readonly status: number
+    readonly status: number,
+    readonly reason: string | null = null,
+    readonly body: unknown = null
   ) {
     super(message);
   }
@@ -34,11 +37,14 @@ export async function requestAPI<T>(
     }
   }
   if (!response.ok) {
+    const body = data && typeof data === 'object' ? data : null;
     const message =
-      (data && typeof data === 'object' && (data.message || data.reason)) ||
+      (body && (body.message || body.reason)) ||
+      (typeof data === 'string' && data) ||
       response.statusText ||
       `HTTP ${response.status}`;
-    throw new APIError(String(message), response.status);
+    const reason = body && typeof body.reason === 'string' ? body.reason : null;
+    throw new APIError(String(message), response.status, reason, data);
   }
   return data as T;
 }

@@ -14,6 +14,7 @@ export namespace CommandIDs {
   export const restartRuntime = 'accel:restart-runtime';
   export const deleteRuntime = 'accel:disconnect-delete-runtime';
   export const openResources = 'accel:open-resources';
+  export const openTerminal = 'accel:open-terminal';
   export const mountDrive = 'accel:mount-drive';
   export const refreshFiles = 'accel:refresh-files';
   export const newFolder = 'accel:new-folder';
@@ -23,9 +24,6 @@ export type Accelerator = 'none' | 'gpu' | 'tpu';
 export type Shape = 'standard' | 'highmem';
 export const ACCELERATORS: Accelerator[] = ['none', 'gpu', 'tpu'];
 export const SHAPES: Shape[] = ['standard', 'highmem'];
-
-/** Kernel spec names of remote runtimes: `accel--{runtime}--{spec}`. */
-export const SPEC_PREFIX = 'accel--';
 
 /** `GET /api/accel/runtime` of a gateway, as relayed in `/accel/runtimes[].info`. */
 export interface IDevice {
@@ -134,5 +132,5 @@ export interface IAccelRuntimes {
 
 export const IAccelRuntimes = new Token<IAccelRuntimes>(
   'jupyterlab-accel:IAccelRuntimes',
-  'Remote runtimes and the current notebook\'s runtime.'
+  "Remote runtimes and the current notebook's runtime."
 );

@@ -43,7 +43,7 @@ def test_files_panel_upload_then_read_from_cell(lab_env, page, tmp_path):
         ".jp-SideBar [title='Runtime files'], .jp-SideBar li[title^='Runtime files']"
     ).first.click()
     files = page.locator("#jp-accel-files")
-    expect(files.locator(".jp-AccelFiles-header")).to_contain_text("gpu-box")
+    expect(files.locator(".jp-AccelFiles-header")).to_have_text("Runtime: GPU box")
     local = tmp_path / "hello-upload.txt"
     local.write_text("uploaded through the Files panel\n")
     with page.expect_file_chooser() as chooser:

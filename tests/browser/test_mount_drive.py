@@ -25,7 +25,7 @@ def test_mount_s3_from_dialog_then_read_write_flush(lab_env, page, moto):  # noq
     try:
         page.locator(".jp-SideBar li[title^='Runtime files']").first.click()
         files = page.locator("#jp-accel-files")
-        expect(files.locator(".jp-AccelFiles-header")).to_contain_text("cpu-box")
+        expect(files.locator(".jp-AccelFiles-header")).to_have_text("Runtime: CPU box")
 
         files.locator(".jp-Toolbar [data-command='accel:mount-drive']").click()
         dialog = page.locator(".jp-Dialog")

@@ -2,11 +2,11 @@
  * Change runtime type logic, apart from any view: which kernel specs can serve an
  * accelerator/shape choice, and why a combination is unavailable.
  */
-import { KernelSpec } from '@jupyterlab/services';
-import { TranslationBundle } from '@jupyterlab/translation';
+import type { KernelSpec } from '@jupyterlab/services';
+import type { TranslationBundle } from '@jupyterlab/translation';
 
-import { Accelerator, IAccelChoice, IMetricsSample, IRuntime, Shape } from '../tokens';
-import { parseSpecName } from './runtimes';
+import type { Accelerator, IAccelChoice, IMetricsSample, IRuntime, Shape } from '../tokens';
+import { parseSpecName } from '../names';
 
 /** One kernel spec that can run a choice. */
 export interface ICandidate {
@@ -22,7 +22,11 @@ export interface ICandidate {
   pricePerHour: number | null;
 }
 
-function specAccel(spec: KernelSpec.ISpecModel): { runtime?: string; accelerator?: Accelerator; shape?: Shape } {
+function specAccel(spec: KernelSpec.ISpecModel): {
+  runtime?: string;
+  accelerator?: Accelerator;
+  shape?: Shape;
+} {
   const meta = (spec.metadata ?? {}) as any;
   return (meta.accel ?? {}) as any;
 }
@@ -77,7 +81,8 @@ export function listCandidates(
   }
   const hasRemoteNone = result.some(c => c.accelerator === 'none' && c.shape === 'standard');
   if (!hasRemoteNone) {
-    const local = all.find(s => !parseSpecName(s.name) && s.name === wanted) ??
+    const local =
+      all.find(s => !parseSpecName(s.name) && s.name === wanted) ??
       all.find(s => !parseSpecName(s.name));
     if (local) {
       result.push({
@@ -97,7 +102,11 @@ export function listCandidates(
   return result;
 }
 
-export function matching(candidates: ICandidate[], accelerator: Accelerator, shape: Shape): ICandidate[] {
+export function matching(
+  candidates: ICandidate[],
+  accelerator: Accelerator,
+  shape: Shape
+): ICandidate[] {
   return candidates.filter(c => c.accelerator === accelerator && c.shape === shape);
 }
 
@@ -112,10 +121,20 @@ export function unavailableReason(
   if (matching(candidates, accelerator, shape).length) {
     return null;
   }
-  const label = accelerator === 'gpu' ? trans.__('GPU') : accelerator === 'tpu' ? trans.__('TPU') : trans.__('CPU');
+  const label =
+    accelerator === 'gpu'
+      ? trans.__('GPU')
+      : accelerator === 'tpu'
+        ? trans.__('TPU')
+        : trans.__('CPU');
   const down = runtimes.filter(r => !r.healthy && r.info?.accelerator === accelerator);
   if (down.length) {
-    return trans.__('The %1 runtime "%2" is unreachable: %3', label, down[0].display_name || down[0].name, down[0].error ?? '');
+    return trans.__(
+      'The %1 runtime "%2" is unreachable: %3',
+      label,
+      down[0].display_name || down[0].name,
+      down[0].error ?? ''
+    );
   }
   if (candidates.some(c => c.accelerator === accelerator)) {
     return shape === 'highmem'
@@ -138,5 +157,7 @@ export function resolveChoice(candidates: ICandidate[], choice: IAccelChoice): I
 
 export function isChoice(value: unknown): value is IAccelChoice {
   const v = value as IAccelChoice;
-  return !!v && typeof v === 'object' && typeof v.accelerator === 'string' && typeof v.shape === 'string';
+  return (
+    !!v && typeof v === 'object' && typeof v.accelerator === 'string' && typeof v.shape === 'string'
+  );
 }

@@ -3,7 +3,8 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IAccelRuntimes, IMetricsSample, IRuntime } from '../tokens';
-import { parseSpecName, RuntimesModel } from './runtimes';
+import { parseSpecName } from '../names';
+import { RuntimesModel } from './runtimes';
 
 export class AccelRuntimes implements IAccelRuntimes {
   constructor(
@@ -35,7 +36,12 @@ export class AccelRuntimes implements IAccelRuntimes {
     return this._model.refresh();
   }
 
-  add(body: { name: string; url: string; token: string; display_name?: string }): Promise<IRuntime> {
+  add(body: {
+    name: string;
+    url: string;
+    token: string;
+    display_name?: string;
+  }): Promise<IRuntime> {
     return this._model.add(body);
   }
 

@@ -11,14 +11,23 @@ import { APIError, requestAPI, runtimePath } from '../api';
 export const DRIVE_NAME = 'AccelRuntime';
 
 const EMPTY: Contents.IModel = {
-  name: '', path: '', type: 'directory', format: 'json', content: [], writable: false,
-  created: '', last_modified: '', mimetype: ''
+  name: '',
+  path: '',
+  type: 'directory',
+  format: 'json',
+  content: [],
+  writable: false,
+  created: '',
+  last_modified: '',
+  mimetype: ''
 };
 
 export class RuntimeDrive implements Contents.IDrive {
   readonly name = DRIVE_NAME;
 
-  constructor(readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+  constructor(
+    readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
 
   /** The runtime whose files this drive shows; null shows nothing. */
   get runtime(): string | null {
@@ -84,7 +93,10 @@ export class RuntimeDrive implements Contents.IDrive {
     if (!this._runtime) {
       throw new APIError('No runtime: open a notebook that runs on a runtime', 400);
     }
-    const url = URLExt.join(this.serverSettings.baseUrl, runtimePath(this._runtime, 'files', URLExt.encodeParts(localPath)));
+    const url = URLExt.join(
+      this.serverSettings.baseUrl,
+      runtimePath(this._runtime, 'files', URLExt.encodeParts(localPath))
+    );
     return `${url}?download=1`;
   }
 
@@ -113,7 +125,9 @@ export class RuntimeDrive implements Contents.IDrive {
   }
 
   listCheckpoints(localPath: string): Promise<Contents.ICheckpointModel[]> {
-    return this.drive().listCheckpoints(localPath).catch(() => []);
+    return this.drive()
+      .listCheckpoints(localPath)
+      .catch(() => []);
   }
 
   restoreCheckpoint(localPath: string, checkpointID: string): Promise<void> {
@@ -177,12 +191,18 @@ export interface IMountRequest {
 
 /** The mounts API of a runtime (`/accel/runtimes/{name}/mounts[...]`, proxied to its gateway). */
 export class MountsModel {
-  constructor(readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+  constructor(
+    readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
 
   /** The configured remotes and defaults; null when the runtime does not support mounts (501/404). */
   async options(runtime: string): Promise<IMountOptions | null> {
     try {
-      return await requestAPI<IMountOptions>(runtimePath(runtime, 'mounts', 'remotes'), {}, this.serverSettings);
+      return await requestAPI<IMountOptions>(
+        runtimePath(runtime, 'mounts', 'remotes'),
+        {},
+        this.serverSettings
+      );
     } catch (error) {
       if (error instanceof APIError && (error.status === 501 || error.status === 404)) {
         return null;
@@ -192,20 +212,36 @@ export class MountsModel {
   }
 
   async list(runtime: string): Promise<IMount[]> {
-    const data = await requestAPI<IMount[]>(runtimePath(runtime, 'mounts'), {}, this.serverSettings);
+    const data = await requestAPI<IMount[]>(
+      runtimePath(runtime, 'mounts'),
+      {},
+      this.serverSettings
+    );
     return Array.isArray(data) ? data : [];
   }
 
   mount(runtime: string, body: IMountRequest): Promise<IMount> {
-    return requestAPI<IMount>(runtimePath(runtime, 'mounts'), { method: 'POST', body: JSON.stringify(body) }, this.serverSettings);
+    return requestAPI<IMount>(
+      runtimePath(runtime, 'mounts'),
+      { method: 'POST', body: JSON.stringify(body) },
+      this.serverSettings
+    );
   }
 
   /** Returns once everything written so far is on the remote. */
   flush(runtime: string, id: string): Promise<IMount> {
-    return requestAPI<IMount>(runtimePath(runtime, 'mounts', encodeURIComponent(id), 'flush'), { method: 'POST', body: '{}' }, this.serverSettings);
+    return requestAPI<IMount>(
+      runtimePath(runtime, 'mounts', encodeURIComponent(id), 'flush'),
+      { method: 'POST', body: '{}' },
+      this.serverSettings
+    );
   }
 
   unmount(runtime: string, id: string): Promise<void> {
-    return requestAPI<void>(runtimePath(runtime, 'mounts', encodeURIComponent(id)), { method: 'DELETE' }, this.serverSettings);
+    return requestAPI<void>(
+      runtimePath(runtime, 'mounts', encodeURIComponent(id)),
+      { method: 'DELETE' },
+      this.serverSettings
+    );
   }
 }

@@ -5,20 +5,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI, runtimePath } from '../api';
-import { IMetricsSample, IRuntime, SPEC_PREFIX } from '../tokens';
-
-/** `accel--{runtime}--{spec}` -> {runtime, spec}; null for local kernel specs. */
-export function parseSpecName(name: string | undefined | null): { runtime: string; spec: string } | null {
-  if (!name || !name.startsWith(SPEC_PREFIX)) {
-    return null;
-  }
-  const rest = name.slice(SPEC_PREFIX.length);
-  const cut = rest.indexOf('--');
-  if (cut < 0) {
-    return null;
-  }
-  return { runtime: rest.slice(0, cut), spec: rest.slice(cut + 2) };
-}
+import { IMetricsSample, IRuntime } from '../tokens';
 
 export class RuntimesModel implements IDisposable {
   constructor(serverSettings?: ServerConnection.ISettings) {
@@ -57,7 +44,12 @@ export class RuntimesModel implements IDisposable {
     return this._runtimes;
   }
 
-  async add(body: { name: string; url: string; token: string; display_name?: string }): Promise<IRuntime> {
+  async add(body: {
+    name: string;
+    url: string;
+    token: string;
+    display_name?: string;
+  }): Promise<IRuntime> {
     const runtime = await requestAPI<IRuntime>(
       'accel/runtimes',
       { method: 'POST', body: JSON.stringify(body) },

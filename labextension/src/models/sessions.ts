@@ -5,7 +5,9 @@ import { requestAPI } from '../api';
 import { IAccelSession } from '../tokens';
 
 export class SessionsModel {
-  constructor(readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+  constructor(
+    readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
 
   async list(): Promise<IAccelSession[]> {
     const sessions = await requestAPI<IAccelSession[]>('accel/sessions', {}, this.serverSettings);

@@ -53,7 +53,10 @@ export function outputAction(msg: { header: { msg_type: string }; content: any }
     case 'stream':
       return { kind: 'add', output: { output_type: 'stream', name: c.name, text: c.text } };
     case 'display_data':
-      return { kind: 'add', output: { output_type: 'display_data', data: c.data, metadata: c.metadata ?? {} } };
+      return {
+        kind: 'add',
+        output: { output_type: 'display_data', data: c.data, metadata: c.metadata ?? {} }
+      };
     case 'execute_result':
       return {
         kind: 'add',
@@ -67,7 +70,12 @@ export function outputAction(msg: { header: { msg_type: string }; content: any }
     case 'error':
       return {
         kind: 'add',
-        output: { output_type: 'error', ename: c.ename, evalue: c.evalue, traceback: c.traceback ?? [] }
+        output: {
+          output_type: 'error',
+          ename: c.ename,
+          evalue: c.evalue,
+          traceback: c.traceback ?? []
+        }
       };
     case 'clear_output':
       return { kind: 'clear' };
@@ -90,7 +98,12 @@ export function outputsOf(messages: IJournalMessage[]): nbformat.IOutput[] {
     } else if (a.kind === 'add') {
       const last = outputs[outputs.length - 1] as nbformat.IStream | undefined;
       const out = a.output as nbformat.IStream;
-      if (last && last.output_type === 'stream' && out.output_type === 'stream' && last.name === out.name) {
+      if (
+        last &&
+        last.output_type === 'stream' &&
+        out.output_type === 'stream' &&
+        last.name === out.name
+      ) {
         outputs[outputs.length - 1] = { ...last, text: String(last.text) + String(out.text) };
       } else {
         outputs.push(a.output);

@@ -1,10 +1,11 @@
 /** Restore outputs a notebook missed while away, from its runtime's output journal; show the
  * link state of its kernel ("reconnecting", "runtime lost") from the relay's notices.
  *
- * At execution time the execute_request's msg_id goes into the cell's metadata
- * (`accel.execute_msg_id`). When a notebook whose kernel is on a runtime opens, the journal is
- * fetched; each execution is mapped to its cell by that msg_id (falling back to the same
- * source text) and the cell's outputs are rebuilt from the journal in order. Executions still
+ * At execution time the execute_request's msg_id and its cell id are remembered in this browser
+ * (`ExecutionCells`, never in the notebook, so running a cell does not modify the file). When a
+ * notebook whose kernel is on a runtime opens, the journal is fetched; each execution is mapped
+ * to its cell by that record, else by the same source text (`mapExecutions`), and the cell's
+ * outputs are rebuilt from the journal in order. Executions still
  * running keep receiving their output live (by parent msg_id), each message once. */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import type { ICodeCellModel } from '@jupyterlab/cells';
@@ -13,9 +14,9 @@ import { Kernel, KernelMessage, ServerConnection } from '@jupyterlab/services';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
 import { fetchJournal, IJournalMessage, outputAction, outputsOf } from './journal';
+import { isRemoteSpec } from '../names';
+import { ExecutionCells, mapExecutions, sameOutputs } from './mapping';
 import { LinkState } from './linkState';
-
-const META = 'accel';
 
 function codeCells(panel: NotebookPanel): ICodeCellModel[] {
   const cells = panel.content.model?.cells;
@@ -33,7 +34,10 @@ function codeCells(panel: NotebookPanel): ICodeCellModel[] {
 }
 
 class Restorer {
-  constructor(private _settings: ServerConnection.ISettings) {}
+  constructor(
+    private _settings: ServerConnection.ISettings,
+    private _executions: ExecutionCells
+  ) {}
 
   watch(panel: NotebookPanel): void {
     const ctx = panel.sessionContext;
@@ -43,9 +47,9 @@ class Restorer {
       if (!kernel) {
         return;
       }
-      kernel.anyMessage.connect((_, args) => this._recordExecute(panel, args));
+      kernel.anyMessage.connect((_, args) => this._recordExecute(kernel, args));
       kernel.iopubMessage.connect((_, msg) => this._live(panel, msg));
-      if (kernel.name.startsWith('accel--') && restoredFor !== kernel.id) {
+      if (isRemoteSpec(kernel.name) && restoredFor !== kernel.id) {
         restoredFor = kernel.id;
         void this.restore(panel, kernel);
       }
@@ -54,16 +58,15 @@ class Restorer {
     ctx.kernelChanged.connect(() => void ctx.ready.then(onKernel));
   }
 
-  /** execute_request -> its cell's metadata, so the journal's executions find their cells. */
-  private _recordExecute(panel: NotebookPanel, args: Kernel.IAnyMessageArgs): void {
+  /** execute_request -> its cell id, remembered in the browser for the journal's executions. */
+  private _recordExecute(kernel: Kernel.IKernelConnection, args: Kernel.IAnyMessageArgs): void {
     const msg = args.msg;
     if (args.direction !== 'send' || msg.header.msg_type !== 'execute_request') {
       return;
     }
-    const cellId = (msg.metadata as { cellId?: string })?.cellId;
-    const cell = codeCells(panel).find(c => c.id === cellId);
-    if (cell) {
-      cell.setMetadata(META, { ...((cell.getMetadata(META) as object) ?? {}), execute_msg_id: msg.header.msg_id });
+    const cellId = (msg.metadata as { cellId?: unknown })?.cellId;
+    if (typeof cellId === 'string' && cellId) {
+      this._executions.remember(kernel.id, msg.header.msg_id, cellId);
     }
   }
 
@@ -84,31 +87,34 @@ class Restorer {
       }
     }
     const cells = codeCells(panel);
-    const used = new Set<ICodeCellModel>();
+    const cellOf = mapExecutions(
+      journal.executions,
+      cells.map(c => ({ id: c.id, source: c.sharedModel.getSource() })),
+      this._executions.get(kernel.id)
+    );
     let restored = 0;
     for (const ex of journal.executions) {
       const messages = byParent.get(ex.msg_id) ?? [];
-      let cell = cells.find(c => (c.getMetadata(META) as any)?.execute_msg_id === ex.msg_id);
-      if (!cell) {
-        const same = cells.filter(c => !used.has(c) && c.sharedModel.getSource() === ex.code);
-        cell = same[same.length - 1];
-      }
+      const cell = cells.find(c => c.id === cellOf.get(ex.msg_id));
       if (!cell || !messages.length) {
         continue;
       }
-      used.add(cell);
       const outputs = outputsOf(messages);
       const state: IFollowed = {
         cell,
         seen: new Set(messages.map(m => m.header.msg_id)),
         count: ex.execution_count
       };
-      if (JSON.stringify(cell.outputs.toJSON()) !== JSON.stringify(outputs)) {
+      if (!sameOutputs(cell.outputs.toJSON(), outputs)) {
         cell.outputs.clear();
         outputs.forEach(o => cell!.outputs.add(o));
         restored++;
       }
-      if (ex.execution_count !== null && cell.executionCount !== ex.execution_count && ex.status !== 'busy') {
+      if (
+        ex.execution_count !== null &&
+        cell.executionCount !== ex.execution_count &&
+        ex.status !== 'busy'
+      ) {
         cell.executionCount = ex.execution_count;
       }
       if (ex.status === 'busy') {
@@ -171,7 +177,13 @@ export const restorePlugin: JupyterFrontEndPlugin<void> = {
   activate: (app: JupyterFrontEnd, tracker: INotebookTracker, translator: ITranslator | null) => {
     const trans: TranslationBundle = (translator ?? nullTranslator).load('jupyterlab_accel');
     const link = new LinkState(trans);
-    const restorer = new Restorer(app.serviceManager.serverSettings);
+    let storage: Storage | null = null;
+    try {
+      storage = window.localStorage;
+    } catch {
+      storage = null; // storage disabled: memory only
+    }
+    const restorer = new Restorer(app.serviceManager.serverSettings, new ExecutionCells(storage));
     const watch = (panel: NotebookPanel) => {
       restorer.watch(panel);
       link.watch(panel);

@@ -8,7 +8,7 @@ import { IAccelRuntimes } from '../tokens';
 
 export const corePlugin: JupyterFrontEndPlugin<IAccelRuntimes> = {
   id: 'jupyterlab-accel:core',
-  description: 'The runtimes of this server and the current notebook\'s runtime.',
+  description: "The runtimes of this server and the current notebook's runtime.",
   autoStart: true,
   requires: [INotebookTracker],
   provides: IAccelRuntimes,

@@ -8,7 +8,12 @@ import {
   showDialog,
   showErrorMessage
 } from '@jupyterlab/apputils';
-import { FileBrowser, IFileBrowserFactory, Uploader } from '@jupyterlab/filebrowser';
+import {
+  FileBrowser,
+  IDefaultFileBrowser,
+  IFileBrowserFactory,
+  Uploader
+} from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { newFolderIcon, refreshIcon, LabIcon } from '@jupyterlab/ui-components';
@@ -26,14 +31,37 @@ const driveIcon = new LabIcon({
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path class="jp-icon3" fill="#616161" d="M4 5h16a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1zm1 9v3h14v-3H5zm11 1h2v1h-2v-1z"/></svg>'
 });
 
+/**
+ * Point the stock file commands back at the default file browser.
+ *
+ * Launcher cards, File > New and the Console card create files in
+ * `IFileBrowserFactory.tracker.currentWidget`: the browser focused last or, when none was,
+ * the one created last. Ours is created after the default one, so without this the first
+ * Launcher click of a fresh page made its notebook on the runtime drive. The tracker follows
+ * focus events (lumino `FocusTracker`); a focus then a blur on the default browser's node makes
+ * it current again without moving the page's focus. Done at start and whenever the runtime
+ * Files panel is hidden, so only a person working in that panel acts on the runtime's disk.
+ */
+function makeCurrent(tracker: IFileBrowserFactory['tracker'], browser: FileBrowser | null): void {
+  if (!browser || browser.isDisposed || tracker.currentWidget === browser) {
+    return;
+  }
+  browser.node.dispatchEvent(new FocusEvent('focus'));
+  browser.node.dispatchEvent(new FocusEvent('blur'));
+}
+
 async function mountDialog(
   mounts: MountsModel,
   runtime: string | null,
   trans: TranslationBundle,
-  onChange: () => void
+  onChange: () => void,
+  label: (runtime: string) => string
 ): Promise<void> {
   if (!runtime) {
-    await showErrorMessage(trans.__('Mount drive'), trans.__('The current notebook runs locally: pick a runtime first.'));
+    await showErrorMessage(
+      trans.__('Mount drive'),
+      trans.__('The current notebook runs locally: pick a runtime first.')
+    );
     return;
   }
   let options: IMountOptions | null;
@@ -54,21 +82,23 @@ async function mountDialog(
   // The body mounts, flushes and unmounts itself; the dialog stays open until Close.
   await showDialog({
     title: trans.__('Mount drive'),
-    body: new MountDialogBody(mounts, runtime, options, trans, onChange),
+    body: new MountDialogBody(mounts, runtime, options, trans, onChange, label(runtime)),
     buttons: [Dialog.cancelButton({ label: trans.__('Close') })]
   });
 }
 
 export const filesPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyterlab-accel:files',
-  description: 'Files panel of the current runtime\'s workspace, with Mount drive.',
+  description: "Files panel of the current runtime's workspace, with Mount drive.",
   autoStart: true,
   requires: [IAccelRuntimes, IFileBrowserFactory],
-  optional: [IToolbarWidgetRegistry, ISettingRegistry, ITranslator],
+  // The default browser first, so ours can hand the stock commands back to it.
+  optional: [IDefaultFileBrowser, IToolbarWidgetRegistry, ISettingRegistry, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     runtimes: IAccelRuntimes,
     factory: IFileBrowserFactory,
+    defaultBrowser: IDefaultFileBrowser | null,
     toolbarRegistry: IToolbarWidgetRegistry | null,
     settingRegistry: ISettingRegistry | null,
     translator: ITranslator | null
@@ -77,8 +107,20 @@ export const filesPlugin: JupyterFrontEndPlugin<void> = {
     const drive = new RuntimeDrive(app.serviceManager.serverSettings);
     app.serviceManager.contents.addDrive(drive);
     const mounts = new MountsModel(app.serviceManager.serverSettings);
-    const browser = factory.createFileBrowser('accel-runtime-files', { driveName: DRIVE_NAME, restore: false });
-    const panel = new RuntimeFilesPanel(browser, drive, trans);
+    const browser = factory.createFileBrowser('accel-runtime-files', {
+      driveName: DRIVE_NAME,
+      restore: false
+    });
+    const label = (name: string) => {
+      const runtime = runtimes.runtimes.find(r => r.name === name);
+      return runtime?.display_name || name;
+    };
+    const panel = new RuntimeFilesPanel(browser, drive, trans, label);
+    runtimes.runtimesChanged.connect(() => panel.relabel());
+    const giveBack = () => makeCurrent(factory.tracker, defaultBrowser);
+    giveBack();
+    void app.restored.then(giveBack);
+    panel.hidden.connect(giveBack);
     drive.runtime = runtimes.current;
     runtimes.currentChanged.connect((_, name) => (drive.runtime = name));
 
@@ -87,7 +129,14 @@ export const filesPlugin: JupyterFrontEndPlugin<void> = {
       label: trans.__('Mount drive'),
       icon: driveIcon,
       caption: trans.__('Mount cloud storage into the runtime'),
-      execute: () => mountDialog(mounts, drive.runtime, trans, () => void browser.model.refresh().catch(() => undefined))
+      execute: () =>
+        mountDialog(
+          mounts,
+          drive.runtime,
+          trans,
+          () => void browser.model.refresh().catch(() => undefined),
+          label
+        )
     });
     commands.addCommand(CommandIDs.newFolder, {
       label: args => (args.toolbar ? '' : trans.__('New folder')),
@@ -99,16 +148,32 @@ export const filesPlugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(CommandIDs.refreshFiles, {
       label: args => (args.toolbar ? '' : trans.__('Refresh')),
       icon: refreshIcon,
-      caption: trans.__('Refresh the runtime\'s files'),
+      caption: trans.__("Refresh the runtime's files"),
       execute: () => browser.model.refresh()
     });
     drive.runtimeChanged.connect(() => commands.notifyCommandChanged(CommandIDs.newFolder));
 
     if (toolbarRegistry && settingRegistry) {
-      toolbarRegistry.addFactory(TOOLBAR, 'uploader', (b: FileBrowser) => new Uploader({ model: b.model, translator: translator ?? undefined }));
-      setToolbar(browser, createToolbarFactory(toolbarRegistry, settingRegistry, TOOLBAR, filesPlugin.id, translator ?? nullTranslator));
+      toolbarRegistry.addFactory(
+        TOOLBAR,
+        'uploader',
+        (b: FileBrowser) => new Uploader({ model: b.model, translator: translator ?? undefined })
+      );
+      setToolbar(
+        browser,
+        createToolbarFactory(
+          toolbarRegistry,
+          settingRegistry,
+          TOOLBAR,
+          filesPlugin.id,
+          translator ?? nullTranslator
+        )
+      );
     } else {
-      browser.toolbar.addItem('uploader', new Uploader({ model: browser.model, translator: translator ?? undefined }));
+      browser.toolbar.addItem(
+        'uploader',
+        new Uploader({ model: browser.model, translator: translator ?? undefined })
+      );
     }
     app.shell.add(panel, 'left', { rank: 150, type: 'Runtime files' });
   }

@@ -9,8 +9,16 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
 import { ICandidate, isChoice, listCandidates, resolveChoice } from '../models/choice';
-import { parseSpecName } from '../models/runtimes';
-import { Accelerator, CommandIDs, IAccelChoice, IAccelRuntimes, IMetricsSample, Shape } from '../tokens';
+import { describeRefusal, refusalOf } from '../models/refusal';
+import { parseSpecName } from '../names';
+import {
+  Accelerator,
+  CommandIDs,
+  IAccelChoice,
+  IAccelRuntimes,
+  IMetricsSample,
+  Shape
+} from '../tokens';
 import { connectFields, FormBody } from '../views/forms';
 import { RuntimeTypeBody } from '../views/runtimeDialog';
 
@@ -59,13 +67,19 @@ class RuntimeCommands {
     const result = await showDialog({
       title: trans.__('Change runtime type'),
       body,
-      buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.okButton({ label: trans.__('Save') })]
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.okButton({ label: trans.__('Save') })
+      ]
     });
     if (!result.button.accept) {
       return;
     }
     if (!result.value) {
-      await showErrorMessage(trans.__('No runtime'), trans.__('No runtime offers this combination.'));
+      await showErrorMessage(
+        trans.__('No runtime'),
+        trans.__('No runtime offers this combination.')
+      );
       return;
     }
     await this.apply(panel, result.value).catch(() => undefined);
@@ -103,25 +117,39 @@ class RuntimeCommands {
       panel.model?.setMetadata(METADATA_KEY, value as any);
     })();
     let failure = '';
-    Notification.promise(work.then(() => null), {
-      pending: { message: trans.__('Starting a kernel on %1…', label), options: { autoClose: false } },
-      success: { message: () => trans.__('Connected to %1', label), options: { autoClose: 3000 } },
-      error: {
-        message: (err: any) => {
-          failure = String(err?.message ?? err);
-          return trans.__('Could not start a kernel on %1: %2', label, conciseReason(err));
+    Notification.promise(
+      work.then(() => null),
+      {
+        pending: {
+          message: trans.__('Starting a kernel on %1…', label),
+          options: { autoClose: false }
         },
-        options: {
-          autoClose: false,
-          actions: [
-            {
-              label: trans.__('Details'),
-              callback: () => void showErrorMessage(trans.__('Could not start a kernel on %1', label), failure)
-            }
-          ]
+        success: {
+          message: () => trans.__('Connected to %1', label),
+          options: { autoClose: 3000 }
+        },
+        error: {
+          message: (err: unknown) => {
+            failure = refusalOf(err).message;
+            return trans.__(
+              'Could not start a kernel on %1: %2',
+              label,
+              describeRefusal(err, trans)
+            );
+          },
+          options: {
+            autoClose: false,
+            actions: [
+              {
+                label: trans.__('Details'),
+                callback: () =>
+                  void showErrorMessage(trans.__('Could not start a kernel on %1', label), failure)
+              }
+            ]
+          }
         }
       }
-    });
+    );
     await work;
   }
 
@@ -161,7 +189,10 @@ class RuntimeCommands {
         connectFields(trans),
         trans.__('The server keeps the token; it is never stored in the browser.')
       ),
-      buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.okButton({ label: trans.__('Connect') })]
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.okButton({ label: trans.__('Connect') })
+      ]
     });
     if (!result.button.accept || !result.value) {
       return;
@@ -175,9 +206,12 @@ class RuntimeCommands {
         token: v.token,
         ...(v.display_name ? { display_name: v.display_name } : {})
       });
-      Notification.success(trans.__('Connected to runtime %1', runtime.display_name || runtime.name), {
-        autoClose: 4000
-      });
+      Notification.success(
+        trans.__('Connected to runtime %1', runtime.display_name || runtime.name),
+        {
+          autoClose: 4000
+        }
+      );
     } catch (error) {
       await showErrorMessage(trans.__('Could not connect to runtime'), error as Error);
     }
@@ -188,12 +222,25 @@ class RuntimeCommands {
     const name = parseSpecName(panel.sessionContext.session?.kernel?.name)?.runtime ?? null;
     const runtime = name ? this._runtimes.runtimes.find(r => r.name === name) : undefined;
     const fields = runtime?.removable
-      ? [{ name: 'forget', label: trans.__('Also remove the runtime %1', runtime.display_name || runtime.name), type: 'checkbox' as const, value: true }]
+      ? [
+          {
+            name: 'forget',
+            label: trans.__('Also remove the runtime %1', runtime.display_name || runtime.name),
+            type: 'checkbox' as const,
+            value: true
+          }
+        ]
       : [];
     const result = await showDialog({
       title: trans.__('Disconnect and delete runtime'),
-      body: new FormBody(fields, trans.__('Shut down the kernel of this notebook? Its variables are lost.')),
-      buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.warnButton({ label: trans.__('Disconnect') })]
+      body: new FormBody(
+        fields,
+        trans.__('Shut down the kernel of this notebook? Its variables are lost.')
+      ),
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.warnButton({ label: trans.__('Disconnect') })
+      ]
     });
     if (!result.button.accept) {
       return;
@@ -207,21 +254,6 @@ class RuntimeCommands {
       await showErrorMessage(trans.__('Disconnect failed'), error as Error);
     }
   }
-}
-
-/** The gateway's own words, without the wrappers each hop adds around them. */
-export function conciseReason(err: unknown): string {
-  let text = String((err as Error)?.message ?? err);
-  const wrappers = [
-    /^The '[^']*' kernel could not be started:\s*/,
-    /^"/,
-    /^HTTP \d+: [^(]*\(/,
-    /^runtime '[^']*' could not start '[^']*':\s*/
-  ];
-  for (const w of wrappers) {
-    text = text.replace(w, '');
-  }
-  return text.replace(/\)?"?\s*$/, '').replace(/\(each device[^)]*\)\.?/, '').trim();
 }
 
 function hostName(url: string): string {
@@ -238,7 +270,9 @@ function isBlank(panel: NotebookPanel): boolean {
   if (!cells) {
     return false;
   }
-  return cells.length === 0 || (cells.length === 1 && cells.get(0).sharedModel.getSource().trim() === '');
+  return (
+    cells.length === 0 || (cells.length === 1 && cells.get(0).sharedModel.getSource().trim() === '')
+  );
 }
 
 export const runtimePlugin: JupyterFrontEndPlugin<void> = {

@@ -70,7 +70,11 @@ export const sessionsPlugin: JupyterFrontEndPlugin<void> = {
   description: 'Manage sessions on every runtime; cull notices with Keep alive.',
   autoStart: true,
   optional: [INotebookTracker, ITranslator],
-  activate: (app: JupyterFrontEnd, tracker: INotebookTracker | null, translator: ITranslator | null) => {
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker | null,
+    translator: ITranslator | null
+  ) => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_accel');
     const model = new SessionsModel(app.serviceManager.serverSettings);
     app.commands.addCommand(CommandIDs.manageSessions, {

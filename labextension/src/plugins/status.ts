@@ -19,7 +19,8 @@ const chipIcon = new LabIcon({
 
 export const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyterlab-accel:status',
-  description: 'GPU memory of the current notebook\'s runtime in the status bar, and a Resources panel.',
+  description:
+    "GPU memory of the current notebook's runtime in the status bar, and a Resources panel.",
   autoStart: true,
   requires: [IAccelRuntimes],
   optional: [IStatusBar, ISettingRegistry, ITranslator],
@@ -35,14 +36,16 @@ export const statusPlugin: JupyterFrontEndPlugin<void> = {
     model.runtime = runtimes.current;
     runtimes.currentChanged.connect((_, name) => (model.runtime = name));
 
+    const label = (name: string) =>
+      runtimes.runtimes.find(r => r.name === name)?.display_name || name;
     let panel: MainAreaWidget<ResourcesPanel> | null = null;
     app.commands.addCommand(CommandIDs.openResources, {
       label: trans.__('Runtime resources'),
-      caption: trans.__('GPU, RAM and disk of the current notebook\'s runtime'),
+      caption: trans.__("GPU, RAM and disk of the current notebook's runtime"),
       icon: chipIcon,
       execute: () => {
         if (!panel || panel.isDisposed) {
-          panel = new MainAreaWidget({ content: new ResourcesPanel(model, trans) });
+          panel = new MainAreaWidget({ content: new ResourcesPanel(model, trans, label) });
           panel.id = 'jp-accel-resources';
           panel.title.label = trans.__('Resources');
           panel.title.icon = chipIcon;
@@ -56,7 +59,11 @@ export const statusPlugin: JupyterFrontEndPlugin<void> = {
     });
 
     if (statusBar) {
-      const item = new MetricsStatus(model, trans, () => void app.commands.execute(CommandIDs.openResources));
+      const item = new MetricsStatus(
+        model,
+        trans,
+        () => void app.commands.execute(CommandIDs.openResources)
+      );
       statusBar.registerStatusItem('jupyterlab-accel:metrics', {
         item,
         align: 'left',

@@ -13,7 +13,10 @@ export interface IField {
 }
 
 /** A vertical form; getValue() returns {name: value} (checkboxes as booleans). */
-export class FormBody extends Widget implements Dialog.IBodyWidget<{ [name: string]: string | boolean }> {
+export class FormBody
+  extends Widget
+  implements Dialog.IBodyWidget<{ [name: string]: string | boolean }>
+{
   constructor(fields: IField[], intro?: string) {
     super();
     this.addClass('jp-AccelForm');
@@ -66,7 +69,8 @@ export class FormBody extends Widget implements Dialog.IBodyWidget<{ [name: stri
   getValue(): { [name: string]: string | boolean } {
     const out: { [name: string]: string | boolean } = {};
     for (const i of this._inputs) {
-      out[i.name] = i instanceof HTMLInputElement && i.type === 'checkbox' ? i.checked : i.value.trim();
+      out[i.name] =
+        i instanceof HTMLInputElement && i.type === 'checkbox' ? i.checked : i.value.trim();
     }
     return out;
   }

@@ -7,12 +7,17 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
+import { APIError } from '../api';
 import { IMount, IMountOptions, IMountRequest, MountsModel } from '../models/drive';
 
 const S3 = '';
 const POLL_MS = 2000;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  cls?: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (cls) {
     node.className = cls;
@@ -24,7 +29,12 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
 }
 
 /** A labelled input inside the form. */
-function field(label: string, name: string, type = 'text', placeholder = ''): [HTMLLabelElement, HTMLInputElement] {
+function field(
+  label: string,
+  name: string,
+  type = 'text',
+  placeholder = ''
+): [HTMLLabelElement, HTMLInputElement] {
   const wrap = el('label');
   const input = el('input');
   input.name = name;
@@ -41,16 +51,33 @@ export class MountDialogBody extends Widget {
     private _runtime: string,
     private _options: IMountOptions,
     private _trans: TranslationBundle,
-    private _onChange: () => void = () => undefined
+    private _onChange: () => void = () => undefined,
+    runtimeLabel: string = _runtime
   ) {
     super();
     this.addClass('jp-AccelForm');
     this.addClass('jp-AccelMounts');
     const t = _trans;
-    this.node.appendChild(el('p', undefined, t.__('Cloud storage in the workspace of runtime %1, like /content/drive on Colab.', _runtime)));
+    this.node.appendChild(
+      el(
+        'p',
+        undefined,
+        t.__(
+          'Cloud storage in the workspace of runtime %1, like /content/drive on Colab.',
+          runtimeLabel
+        )
+      )
+    );
     if (_options.fuse_problem) {
       this.node.appendChild(
-        el('p', 'jp-AccelMounts-note', t.__('Live mounts are unavailable on this runtime (%1): folders are synced, not live.', _options.fuse_problem))
+        el(
+          'p',
+          'jp-AccelMounts-note',
+          t.__(
+            'Live mounts are unavailable on this runtime (%1): folders are synced, not live.',
+            _options.fuse_problem
+          )
+        )
       );
     }
     this.node.appendChild(el('h3', undefined, t.__('Mounted folders')));
@@ -71,17 +98,45 @@ export class MountDialogBody extends Widget {
     this._source.value = _options.remotes[0]?.name ?? S3;
     sourceLabel.append(el('span', undefined, t.__('Storage')), this._source);
 
-    const [pathLabel, path] = field(t.__('Path inside the storage'), 'path', 'text', 'folder/subfolder');
-    const [endpointLabel, endpoint] = field(t.__('Endpoint URL'), 'endpoint', 'text', 'https://s3.example.com');
-    const [bucketLabel, bucket] = field(t.__('Bucket and path'), 'bucket', 'text', 'my-bucket/data');
+    const [pathLabel, path] = field(
+      t.__('Path inside the storage'),
+      'path',
+      'text',
+      'folder/subfolder'
+    );
+    const [endpointLabel, endpoint] = field(
+      t.__('Endpoint URL'),
+      'endpoint',
+      'text',
+      'https://s3.example.com'
+    );
+    const [bucketLabel, bucket] = field(
+      t.__('Bucket and path'),
+      'bucket',
+      'text',
+      'my-bucket/data'
+    );
     const [keyLabel, key] = field(t.__('Access key ID'), 'access_key_id');
     const [secretLabel, secret] = field(t.__('Secret access key'), 'secret_access_key', 'password');
-    const [pointLabel, point] = field(t.__('Mount point (in the workspace)'), 'mount_point', 'text', 'drive');
+    const [pointLabel, point] = field(
+      t.__('Mount point (in the workspace)'),
+      'mount_point',
+      'text',
+      'drive'
+    );
     point.value = _options.default_mount_point || 'drive';
     this._inputs = { path, endpoint, bucket, key, secret, point };
     this._remoteFields = [pathLabel];
     this._s3Fields = [endpointLabel, bucketLabel, keyLabel, secretLabel];
-    form.append(sourceLabel, pointLabel, pathLabel, endpointLabel, bucketLabel, keyLabel, secretLabel);
+    form.append(
+      sourceLabel,
+      pointLabel,
+      pathLabel,
+      endpointLabel,
+      bucketLabel,
+      keyLabel,
+      secretLabel
+    );
     this.node.appendChild(form);
     this._source.addEventListener('change', () => this._showFields());
     this._showFields();
@@ -149,7 +204,11 @@ export class MountDialogBody extends Widget {
     if (!v(this._inputs.endpoint) || !bucket) {
       return t.__('Enter the endpoint URL and the bucket.');
     }
-    const config: IMountRequest['config'] = { type: 's3', provider: 'Other', endpoint: v(this._inputs.endpoint) };
+    const config: IMountRequest['config'] = {
+      type: 's3',
+      provider: 'Other',
+      endpoint: v(this._inputs.endpoint)
+    };
     if (v(this._inputs.key)) {
       config.access_key_id = v(this._inputs.key);
     }
@@ -167,7 +226,7 @@ export class MountDialogBody extends Widget {
     }
     await this._busy(this._trans.__('Mounting %1…', body.mount_point), async () => {
       await this._model.mount(this._runtime, body);
-      this._inputs.secret.value = '';  // sent once; not kept in the page
+      this._inputs.secret.value = ''; // sent once; not kept in the page
     });
   }
 
@@ -193,6 +252,8 @@ export class MountDialogBody extends Widget {
   private _showError(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     this._error.textContent = this._trans.__('Error: %1', message);
+    // The gateway's machine-readable cause (e.g. rclone_missing), for styling and tests.
+    this._error.dataset.reason = (error instanceof APIError && error.reason) || '';
   }
 
   private _render(mounts: IMount[]): void {
@@ -222,14 +283,30 @@ export class MountDialogBody extends Widget {
       row.appendChild(status);
       row.appendChild(el('td', 'jp-AccelMounts-pending', String(m.pending_uploads ?? 0)));
       const actions = el('td');
-      const flush = el('button', 'jp-Button jp-mod-styled jp-mod-reject jp-AccelMounts-flush', t.__('Flush'));
-      flush.title = t.__('Upload everything written so far');
-      flush.addEventListener('click', () =>
-        void this._busy(t.__('Flushing %1…', m.mount_point), () => this._model.flush(this._runtime, m.id))
+      const flush = el(
+        'button',
+        'jp-Button jp-mod-styled jp-mod-reject jp-AccelMounts-flush',
+        t.__('Flush')
       );
-      const unmount = el('button', 'jp-Button jp-mod-styled jp-mod-warn jp-AccelMounts-unmount', t.__('Unmount'));
-      unmount.addEventListener('click', () =>
-        void this._busy(t.__('Unmounting %1…', m.mount_point), () => this._model.unmount(this._runtime, m.id))
+      flush.title = t.__('Upload everything written so far');
+      flush.addEventListener(
+        'click',
+        () =>
+          void this._busy(t.__('Flushing %1…', m.mount_point), () =>
+            this._model.flush(this._runtime, m.id)
+          )
+      );
+      const unmount = el(
+        'button',
+        'jp-Button jp-mod-styled jp-mod-warn jp-AccelMounts-unmount',
+        t.__('Unmount')
+      );
+      unmount.addEventListener(
+        'click',
+        () =>
+          void this._busy(t.__('Unmounting %1…', m.mount_point), () =>
+            this._model.unmount(this._runtime, m.id)
+          )
       );
       flush.disabled = unmount.disabled = this._isBusy;
       actions.append(flush, unmount);

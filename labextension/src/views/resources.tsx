@@ -26,9 +26,15 @@ function Bar(props: { label: string; used: number; total: number; text?: string 
   );
 }
 
-function History(props: { history: IMetricsSample[]; trans: TranslationBundle }): JSX.Element | null {
+function History(props: {
+  history: IMetricsSample[];
+  trans: TranslationBundle;
+}): JSX.Element | null {
   const points = props.history
-    .map(s => gpuTotals(s) ?? (s.host ? { used: s.host.memory_used, total: s.host.memory_total } : null))
+    .map(
+      s =>
+        gpuTotals(s) ?? (s.host ? { used: s.host.memory_used, total: s.host.memory_total } : null)
+    )
     .filter(Boolean) as { used: number; total: number }[];
   if (points.length < 2) {
     return null;
@@ -37,7 +43,9 @@ function History(props: { history: IMetricsSample[]; trans: TranslationBundle })
   const h = 60;
   const step = w / (points.length - 1);
   const line = points
-    .map((p, i) => `${(i * step).toFixed(1)},${(h - (p.total ? p.used / p.total : 0) * h).toFixed(1)}`)
+    .map(
+      (p, i) => `${(i * step).toFixed(1)},${(h - (p.total ? p.used / p.total : 0) * h).toFixed(1)}`
+    )
     .join(' ');
   return (
     <div className="jp-AccelHistory">
@@ -52,7 +60,9 @@ function History(props: { history: IMetricsSample[]; trans: TranslationBundle })
 export class ResourcesPanel extends ReactWidget {
   constructor(
     private _model: MetricsModel,
-    private _trans: TranslationBundle
+    private _trans: TranslationBundle,
+    /** The name a person reads for a runtime (its display name). */
+    private _label: (runtime: string) => string = runtime => runtime
   ) {
     super();
     this.addClass('jp-AccelResources');
@@ -68,29 +78,42 @@ export class ResourcesPanel extends ReactWidget {
             return (
               <p className="jp-AccelResources-empty">
                 {this._model.runtime
-                  ? trans.__('Waiting for metrics of runtime %1…', this._model.runtime)
+                  ? trans.__('Waiting for metrics of runtime %1…', this._label(this._model.runtime))
                   : trans.__('The current notebook does not run on a runtime.')}
               </p>
             );
           }
           return (
             <div>
-              <h2>{trans.__('Runtime: %1', this._model.runtime ?? '')}</h2>
+              <h2>{trans.__('Runtime: %1', this._label(this._model.runtime ?? ''))}</h2>
               {s.devices.map(d => (
                 <div key={d.index} className="jp-AccelResources-device">
                   <h3>{`${d.index}: ${d.name}`}</h3>
                   <Bar label={trans.__('Memory')} used={d.memory_used} total={d.memory_total} />
                   {d.utilization !== null && d.utilization !== undefined && (
-                    <Bar label={trans.__('Utilization')} used={d.utilization} total={100} text={`${d.utilization}%`} />
+                    <Bar
+                      label={trans.__('Utilization')}
+                      used={d.utilization}
+                      total={100}
+                      text={`${d.utilization}%`}
+                    />
                   )}
                 </div>
               ))}
               <History history={this._model.history} trans={trans} />
               {s.host && (
                 <div className="jp-AccelResources-host">
-                  <Bar label={trans.__('RAM')} used={s.host.memory_used} total={s.host.memory_total} />
+                  <Bar
+                    label={trans.__('RAM')}
+                    used={s.host.memory_used}
+                    total={s.host.memory_total}
+                  />
                   {s.host.disk_total ? (
-                    <Bar label={trans.__('Disk')} used={s.host.disk_used ?? 0} total={s.host.disk_total} />
+                    <Bar
+                      label={trans.__('Disk')}
+                      used={s.host.disk_used ?? 0}
+                      total={s.host.disk_total}
+                    />
                   ) : null}
                 </div>
               )}

@@ -43,10 +43,15 @@ export class RuntimeTypeBody extends ReactWidget implements Dialog.IBodyWidget<I
 }
 
 function RuntimeTypeForm(
-  props: IRuntimeTypeOptions & { initial: ICandidate | null; onChange: (c: ICandidate | null) => void }
+  props: IRuntimeTypeOptions & {
+    initial: ICandidate | null;
+    onChange: (c: ICandidate | null) => void;
+  }
 ): JSX.Element {
   const { candidates, runtimes, trans } = props;
-  const [accelerator, setAccelerator] = useState<Accelerator>(props.initial?.accelerator ?? props.accelerator);
+  const [accelerator, setAccelerator] = useState<Accelerator>(
+    props.initial?.accelerator ?? props.accelerator
+  );
   const [shape, setShape] = useState<Shape>(props.initial?.shape ?? props.shape);
   const [spec, setSpec] = useState<string | null>(props.initial?.spec ?? null);
 
@@ -145,8 +150,12 @@ function RuntimeTypeForm(
       {options.length === 1 && selected && (
         <p className="jp-AccelRuntimeType-summary">
           {trans.__('Runs on %1 (%2)', selected.runtimeLabel, selected.deviceName)}
-          {selected.freeMemory !== null ? ` · ${trans.__('%1 free', formatBytes(selected.freeMemory))}` : ''}
-          {selected.pricePerHour !== null ? ` · ${trans.__('$%1/hour', selected.pricePerHour.toFixed(2))}` : ''}
+          {selected.freeMemory !== null
+            ? ` · ${trans.__('%1 free', formatBytes(selected.freeMemory))}`
+            : ''}
+          {selected.pricePerHour !== null
+            ? ` · ${trans.__('$%1/hour', selected.pricePerHour.toFixed(2))}`
+            : ''}
         </p>
       )}
       {reason && <p className="jp-AccelRuntimeType-unavailable">{reason}</p>}

@@ -64,15 +64,17 @@ function SessionsTable(props: { model: SessionsModel; trans: TranslationBundle }
             <td>{s.execution_state ?? ''}</td>
             <td>{formatDuration(secondsSince(s.started))}</td>
             <td>{formatDuration(secondsSince(s.last_activity))}</td>
-            <td>{s.expires_at ? formatDuration(secondsUntil(s.expires_at)) : trans.__('no limit')}</td>
+            <td>
+              {s.expires_at ? formatDuration(secondsUntil(s.expires_at)) : trans.__('no limit')}
+            </td>
             <td>{s.cost !== null && s.cost !== undefined ? `$${s.cost.toFixed(2)}` : '–'}</td>
             <td>
               <button
                 className="jp-mod-styled jp-mod-warn jp-AccelSessions-terminate"
                 onClick={() =>
-                  model.terminate(s.kernel_id).then(load, e =>
-                    showErrorMessage(trans.__('Terminate failed'), e)
-                  )
+                  model
+                    .terminate(s.kernel_id)
+                    .then(load, e => showErrorMessage(trans.__('Terminate failed'), e))
                 }
               >
                 {trans.__('Terminate')}

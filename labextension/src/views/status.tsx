@@ -22,11 +22,15 @@ export function statusText(sample: IMetricsSample, trans: TranslationBundle): st
   const parts: string[] = [];
   const gpu = gpuTotals(sample);
   if (gpu) {
-    const kind = sample.devices[0]?.name?.toLowerCase().includes('tpu') ? trans.__('TPU') : trans.__('GPU');
+    const kind = sample.devices[0]?.name?.toLowerCase().includes('tpu')
+      ? trans.__('TPU')
+      : trans.__('GPU');
     parts.push(`${kind} ${formatBytes(gpu.used)} / ${formatBytes(gpu.total)}`);
   }
   if (sample.host) {
-    parts.push(`${trans.__('RAM')} ${formatBytes(sample.host.memory_used)} / ${formatBytes(sample.host.memory_total)}`);
+    parts.push(
+      `${trans.__('RAM')} ${formatBytes(sample.host.memory_used)} / ${formatBytes(sample.host.memory_total)}`
+    );
   }
   return parts.join(' · ');
 }
