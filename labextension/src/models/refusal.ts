@@ -17,10 +17,12 @@ export const REASONS = [
   'no_free_device',
   'max_kernels',
   'no_such_kernel',
+  'no_such_kernelspec',
   'no_such_runtime',
   'runtime_unavailable',
   'bad_request',
-  'too_large'
+  'too_large',
+  'state_full'
 ] as const;
 
 export type Reason = (typeof REASONS)[number];
@@ -67,6 +69,8 @@ export function reasonText(reason: string | null, trans: TranslationBundle): str
       return trans.__('This runtime runs as many kernels as it allows: shut one down first.');
     case 'no_such_kernel':
       return trans.__('This runtime does not have that kernel.');
+    case 'no_such_kernelspec':
+      return trans.__('The runtime no longer offers this kernel.');
     case 'no_such_runtime':
       return trans.__('This runtime is not known to the server.');
     case 'runtime_unavailable':
@@ -75,6 +79,8 @@ export function reasonText(reason: string | null, trans: TranslationBundle): str
       return trans.__('The runtime rejected the request.');
     case 'too_large':
       return trans.__('The request is too large for this runtime.');
+    case 'state_full':
+      return trans.__('The server could not record the kernel: its disk is full.');
     default:
       return null;
   }
