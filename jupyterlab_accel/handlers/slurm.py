@@ -18,6 +18,8 @@ class SlurmJobsHandler(AccelHandler):
     @authorized
     async def get(self):
         """Every job runtime: pending, running, or ended a short while ago (with why)."""
+        for rt in self.registry.slurm.job_runtimes():
+            await rt.attached(0)
         self.write_json([rt.public_model() for rt in self.registry.slurm.job_runtimes()])
 
 
@@ -31,7 +33,9 @@ class SlurmJobHandler(AccelHandler):
     @web.authenticated
     @authorized
     async def get(self, name):
-        self.write_json(self.job_runtime(name).public_model())
+        rt = self.job_runtime(name)
+        await rt.attached(0)  # a job adopted after a restart starts re-attaching now
+        self.write_json(rt.public_model())
 
     @web.authenticated
     @authorized

@@ -486,12 +486,13 @@ class SlurmJobProvider(RuntimeProvider):
                 job = await self.client.job(self.job_id)
             except SlurmError:
                 job = self.job
-            if job is None or job.ended:
+            out_of_time = time.monotonic() >= deadline
+            if job is None or job.ended or (job.completing and out_of_time):
                 if self.state is not State.STOPPED:
                     self._stopping = True
                     self._ended(job)
                 return self.message
-            if time.monotonic() >= deadline:
+            if out_of_time:
                 return None
             await asyncio.sleep(min(1.0, self.cluster.poll_interval))
 

@@ -80,8 +80,18 @@ class JobInfo:
         return self.state == "RUNNING"
 
     @property
+    def completing(self) -> bool:
+        """Ending, final state not known yet (its processes are being stopped)."""
+        return self.state == "COMPLETING"
+
+    @property
     def ended(self) -> bool:
-        return not self.pending and not self.running and self.state != "SUSPENDED"
+        return (
+            not self.pending
+            and not self.running
+            and not self.completing
+            and self.state != "SUSPENDED"
+        )
 
     def seconds_left(self, now: float | None = None) -> float | None:
         if not self.running or not self.end_time or self.time_limit is None:
@@ -89,6 +99,10 @@ class JobInfo:
         return max(0.0, self.end_time - (now or time.time()))
 
     def ended_reason(self) -> str:
+        if self.completing:  # final state not reported yet: judge by the clock
+            if self.end_time and time.time() >= self.end_time - 5:
+                return ENDED_STATES["TIMEOUT"]
+            return "it is ending"
         why = ENDED_STATES.get(self.state, self.state.lower())
         if self.state == "FAILED" and self.exit_code and self.exit_code < 256:
             why += f" (exit code {self.exit_code})"

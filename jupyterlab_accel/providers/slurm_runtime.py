@@ -17,6 +17,7 @@ from tornado import web
 
 from ..runtime import Runtime, RuntimeError_, check_url
 from .base import ProviderError, State
+from .runtime import wait_state
 from .slurm import ClusterShape, SlurmClusters, SlurmJobProvider, duration
 
 JOBS_FILE = "slurm-jobs.json"
@@ -120,7 +121,8 @@ class SlurmJobRuntime(Runtime):
         )
         self.provider = provider
         self.had_kernel = False
-        self._reattach = reattach  # a stored job: re-attached at the first health check
+        self._reattach = reattach  # a stored job: re-attached on first use (attached())
+        self._reattaching = False
         self._follow(provider)
         provider.on_change(self._follow)
 
@@ -165,10 +167,28 @@ class SlurmJobRuntime(Runtime):
             "job": p.public_model()["details"],
         }
 
+    async def attached(self, wait: float = 15) -> None:
+        """A stored job re-attaches on first use; callers wait up to `wait` s for it."""
+        if self._reattach is None:
+            return
+        if not self._reattaching:
+            self._reattaching = True
+            self._reattach()
+        if wait > 0:
+            await wait_state(self.provider, wait)
+        if self.provider.state is not State.STARTING:
+            self._reattach = None
+
+    async def api(self, *args, **kw):
+        await self.attached()
+        return await super().api(*args, **kw)
+
+    async def websocket_connect(self, *args, **kw):
+        await self.attached()
+        return await super().websocket_connect(*args, **kw)
+
     async def check(self, *args, **kw) -> None:
-        if self._reattach is not None:
-            start, self._reattach = self._reattach, None
-            start()
+        await self.attached(0)
         if self.provider.state is not State.READY:
             self.healthy = False
             self.error = f"{self.provider.state.value}: {self.provider.message}"
