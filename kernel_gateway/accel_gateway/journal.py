@@ -342,10 +342,12 @@ class OutputJournal(LoggingConfigurable):
         "(the kernel's iopub_welcome) before answering.",
     )
     max_parked_sessions = Int(
-        32,
+        8,
         config=True,
         help="Websocket sessions per kernel whose replies (execute_reply, input_request, ...) "
-        "are kept while their websocket is away; beyond that the oldest session's are not.",
+        "are kept while their websocket is away; beyond that the oldest session's are not. "
+        "Each holds 3 ZMQ sockets (file descriptors) until it returns or the kernel ends. "
+        "0: replies sent while away are lost.",
     )
     max_executions = Int(
         1000,

@@ -64,3 +64,45 @@ def test_replies_are_bounded_with_the_drop_marker():
     markers = [e for e in replay if e.header["msg_id"].startswith("accel-marker-a1")]
     assert len(markers) == 1
     assert "dropped while disconnected" in unpack(markers[0].parts[3])["text"]
+
+
+class FakeStream:
+    """Stands in for a ZMQStream: what park/take_parked call."""
+
+    def __init__(self):
+        self.callback, self.is_closed = None, False
+
+    def on_recv(self, callback):
+        self.callback = callback
+
+    def stop_on_recv(self):
+        self.callback = None
+
+    def close(self):
+        self.is_closed = True
+
+    def closed(self):
+        return self.is_closed
+
+
+def channels() -> dict:
+    return {name: FakeStream() for name in ("shell", "control", "stdin")}
+
+
+def feed(msg_list):
+    return [], msg_list
+
+
+def test_parked_sessions_are_bounded_and_record_their_replies():
+    j = KernelJournal("k", 1 << 20, 100, pack, unpack)
+    first, second, third = channels(), channels(), channels()
+    j.park("A", first, [1], 2, feed)
+    j.park("B", second, [1], 2, feed)
+    j.park("C", third, [1], 2, feed)
+    assert all(s.closed() for s in first.values()) and list(j.parked) == ["B", "C"]
+    parent = {"msg_id": "r", "msg_type": "execute_request"}
+    second["shell"].callback([b"sig", *parts("execute_reply", "r-reply", parent, {})])
+    assert [(e.session, e.channel) for e in j.since(0, "B")] == [("B", "shell")]
+    assert j.take_parked("B", [2]) is None  # restarted with new ports: closed, not reused
+    assert all(s.closed() for s in second.values())
+    assert j.take_parked("C", [1]) is third and third["shell"].callback is None
