@@ -173,6 +173,7 @@ class EmbeddedGateway(LoggingConfigurable):
 
     def _spawn(self) -> None:
         rt = self.runtime
+        assert rt is not None  # start() made it
         token = secrets.token_hex(24)
         sock = self._socket_path()
         try:

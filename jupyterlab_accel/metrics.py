@@ -7,6 +7,7 @@ import json
 import sys
 
 from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketClientConnection
 
 from .runtime import Runtime
 
@@ -15,7 +16,7 @@ class _Stream:
     def __init__(self, hub: MetricsHub, rt: Runtime):
         self.hub, self.rt = hub, rt
         self.watchers: set = set()
-        self.conn = None
+        self.conn: WebSocketClientConnection | None = None
         self.task: asyncio.Task | None = None
         self.last: str | None = None
 
@@ -31,12 +32,15 @@ class _Stream:
         while self.watchers:
             try:
                 req = self.rt.request("/api/accel/metrics/stream", ws=True, timeout=10)
-                self.conn = await self.rt.websocket_connect(req, max_message_size=sys.maxsize)
-                self.conn.protocol.set_nodelay(True)
+                conn = self.conn = await self.rt.websocket_connect(
+                    req, max_message_size=sys.maxsize
+                )
+                assert conn.protocol is not None  # tornado sets it once connected
+                conn.protocol.set_nodelay(True)
                 self.hub.upstream_opened += 1
                 delay = 1.0
                 while self.watchers:
-                    msg = await self.conn.read_message()
+                    msg = await conn.read_message()
                     if msg is None:
                         break
                     self.last = msg if isinstance(msg, str) else msg.decode()

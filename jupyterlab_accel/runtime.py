@@ -14,7 +14,9 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
@@ -187,7 +189,7 @@ def check_kernel_list(body) -> None:
 
 
 # (method, path pattern, validator) for answers 200/201 of the standard and /api/accel APIs.
-_ANSWER_CHECKS = [
+_ANSWER_CHECKS: list[tuple[str, re.Pattern[str], Callable[[Any], None]]] = [
     ("GET", re.compile(r"^/api/kernelspecs$"), check_kernelspecs),
     ("GET", re.compile(r"^/api/kernelspecs/[^/]+$"), check_kernelspec),
     ("GET", re.compile(r"^/api/accel/runtime$"), check_runtime_info),

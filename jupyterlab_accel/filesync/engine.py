@@ -237,9 +237,9 @@ class FolderSync:
             written = await self.remote.upload(self.folder, archive)
         finally:
             os.unlink(archive)
-        for rel, (size, local) in sent.items():
-            if rel in written and local is not None:
-                self.records[rel] = Record(local, written[rel])
+        for rel, (size, sent_stat) in sent.items():
+            if rel in written and sent_stat is not None:
+                self.records[rel] = Record(sent_stat, written[rel])
                 self.pushed += 1
                 self._note("up", rel, size)
 

@@ -115,10 +115,11 @@ class FilesProxyHandler(AccelHandler):
     async def _offer(self, item) -> None:
         """Queue a body chunk for the runtime, unless the runtime already answered or failed
         (then the rest of the body is drained and dropped: never a hang on a full queue)."""
-        if self._queue is None or self._upstream.done():
+        upstream = self._upstream  # set with the queue, in prepare
+        if self._queue is None or upstream is None or upstream.done():
             return
         put = asyncio.ensure_future(self._queue.put(item))
-        await asyncio.wait([put, self._upstream], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([put, upstream], return_when=asyncio.FIRST_COMPLETED)
         if not put.done():
             put.cancel()
 

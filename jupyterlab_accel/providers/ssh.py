@@ -149,7 +149,8 @@ class SSHProvider(RuntimeProvider):
         self.local_port = int(local_port or 0)
         self.accepted_fingerprint: str | None = None
         self._passphrase: str | None = None  # in memory only, for reconnects; never written
-        self._seen_key = None
+        # (host, addr, port, key) of the last host key known_hosts did not trust
+        self._seen_key: tuple[str, str, int, asyncssh.SSHKey] | None = None
         self._conn: asyncssh.SSHClientConnection | None = None
         self._connected = asyncio.Event()
         self._server: asyncio.base_events.Server | None = None
@@ -384,6 +385,7 @@ class SSHProvider(RuntimeProvider):
         wheel = await self._build_wheel()
         remote_dir = f"{remote.BASE}/wheels"
         remote_wheel = f"{remote_dir}/{wheel.name}"
+        assert self._conn is not None
         try:
             async with self._conn.start_sftp_client() as sftp:
                 await sftp.makedirs(remote_dir, exist_ok=True)
@@ -453,6 +455,7 @@ class SSHProvider(RuntimeProvider):
                 break
             except OSError:
                 continue
+        assert self._server is not None, "no local port to listen on"
         sock = self._server.sockets[0]
         self.local_port = sock.getsockname()[1]
         self.endpoint = Endpoint(f"http://127.0.0.1:{self.local_port}", token=self._token)
@@ -463,6 +466,8 @@ class SSHProvider(RuntimeProvider):
         try:
             # A request arriving during a reconnect waits a little for the link.
             await asyncio.wait_for(self._connected.wait(), self.connect_timeout)
+            if self._conn is None:
+                raise OSError("the link is down")
             up_reader, up_writer = await self._conn.open_unix_connection(self._remote_sock)
         except (asyncio.TimeoutError, OSError, asyncssh.Error, AttributeError):
             writer.close()

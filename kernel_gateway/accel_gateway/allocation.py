@@ -5,6 +5,8 @@ A request that cannot be met is refused at once (Refused), never queued.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from traitlets import Enum, Integer, validate
 from traitlets.config import LoggingConfigurable
 
@@ -60,10 +62,17 @@ class DeviceAllocator(LoggingConfigurable):
             return None
         return at_least(self, proposal, 0, "devices")
 
-    def __init__(self, device_indices: list[int], visibility_env=None, **kwargs):
+    def __init__(
+        self,
+        device_indices: list[int],
+        visibility_env: Callable[[list[int]], dict[str, str]] | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.device_indices = list(device_indices)
-        self._visibility_env = visibility_env or (lambda indices: {})
+        self._visibility_env: Callable[[list[int]], dict[str, str]] = visibility_env or (
+            lambda indices: {}
+        )
         self._assigned: dict[str, list[int]] = {}
 
     @property

@@ -31,12 +31,15 @@ def refuse_big_body(request, limit: int) -> None:
         )
 
 
-class BodyLimit:
-    """Mixin for handlers: bodies over `max_body_size` are refused with 413."""
+class BodyLimit(APIHandler):
+    """Base for API handlers (mixed in before MainKernelHandler or ContentsHandler, which are
+    APIHandlers too): bodies over `max_body_size` are refused with 413."""
 
     max_body_size = MAX_JSON_BODY
 
-    async def prepare(self):
+    # APIHandler.prepare (the next in line) takes no `_redirect_to_login`, unlike JupyterHandler's;
+    # jupyter_server ignores the same override error there.
+    async def prepare(self):  # type: ignore[override]
         await ensure_async(super().prepare())
         refuse_big_body(self.request, self.max_body_size)
 

@@ -105,7 +105,8 @@ class KernelLimits(LoggingConfigurable):
 
 
 def notice(kind: str, expiry: Expiry, now: datetime) -> dict:
-    """Content of an accel_notice iopub message."""
+    """Content of an accel_notice iopub message, for an expiry with a time (the culler's check)."""
+    assert expiry.at is not None, "notice for a kernel without a deadline"
     left = max(0, round(expiry.seconds_left(now) or 0))
     why = "it has been idle" if expiry.reason == "idle" else "it reached its maximum lifetime"
     if kind == "cull_warning":

@@ -30,8 +30,15 @@ class AccelTerminalManager(TerminalManager):
     def _default_cull_interval(self):
         return 60
 
-    def make_term_env(self, **kwargs: Any) -> dict[str, str]:
-        env = super().make_term_env(**kwargs)
+    def make_term_env(
+        self,
+        height: int = 25,
+        width: int = 80,
+        winheight: int = 0,
+        winwidth: int = 0,
+        **kwargs: Any,
+    ) -> dict[str, str]:
+        env = super().make_term_env(height, width, winheight, winwidth, **kwargs)
         for key in PRIVATE_ENV:
             env.pop(key, None)
         km = getattr(self.parent, "kernel_manager", None)

@@ -25,6 +25,7 @@ from .source import (
     DEFAULT_BACKEND_TYPES,
     HOST_TYPES,
     MountError,
+    Source,
     check_backend,
     explain,
     parse_source,
@@ -42,10 +43,10 @@ _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \w+\s*: ")
 @dataclass
 class Mount:
     id: str
-    source: object
+    source: Source
     mount_point: str
     readonly: bool
-    engine: object
+    engine: RcloneMount | SyncMount
     state: str = "mounting"
     created: float = field(default_factory=time.time)
     restarts: int = 0
@@ -275,8 +276,8 @@ class MountManager(LoggingConfigurable):
             body.get("source"), body.get("config"), remotes, self.allow_local_sources
         )
         check_backend(source, remotes, self.backend_types, self.allow_local_sources)
-        if self.rclone_problem():
-            raise MountError(self.rclone_problem(), "rclone_missing", 503)
+        if problem := self.rclone_problem():
+            raise MountError(problem, "rclone_missing", 503)
         mode = self._pick_mode(requested, self.fuse_problem())
         existing = self.by_path(path)
         if existing and not body.get("force_remount"):
@@ -303,7 +304,7 @@ class MountManager(LoggingConfigurable):
             await asyncio.to_thread(engine.stop)
             raise
         m.state = "mounted"
-        if getattr(engine, "salvaged", None):
+        if isinstance(engine, RcloneMount) and engine.salvaged:
             m.event("salvaged", "uploaded from the cache: " + ", ".join(engine.salvaged[:20]))
         label = "live" if engine.live else SYNC_LABEL
         m.event("mounted", f"{source.spec} at {self.rel(path)} ({label})")
@@ -368,7 +369,9 @@ class MountManager(LoggingConfigurable):
             return detail or "not found"
         raise explain(detail or f"rclone exited with {r.returncode}", source.spec)
 
-    def _engine(self, mode: str, source, path: str, readonly: bool):
+    def _engine(
+        self, mode: str, source: Source, path: str, readonly: bool
+    ) -> RcloneMount | SyncMount:
         log_file = os.path.join(self._dirs("logs"), f"{source.key()}.log")
         if mode == "fuse":
             # Two rclone processes must never share one cache dir.
@@ -388,7 +391,7 @@ class MountManager(LoggingConfigurable):
                     "source_in_use",
                     409,
                 )
-            engine = RcloneMount(
+            engine: RcloneMount | SyncMount = RcloneMount(
                 source,
                 path,
                 os.path.join(self._dirs("cache"), source.key()),
@@ -399,7 +402,7 @@ class MountManager(LoggingConfigurable):
             resumable = False
         else:
             key = source.key() + "-" + hashlib.sha256(path.encode()).hexdigest()[:8]
-            engine = SyncMount(
+            synced = SyncMount(
                 source,
                 path,
                 os.path.join(self._dirs("sync"), key + ".json"),
@@ -407,7 +410,8 @@ class MountManager(LoggingConfigurable):
                 self.settings(),
                 readonly,
             )
-            resumable = engine.has_manifest()  # our own copy, left by a crash or a stop
+            resumable = synced.has_manifest()  # our own copy, left by a crash or a stop
+            engine = synced
         if os.listdir(path) and not resumable:
             raise MountError(
                 f"{self.rel(path)} is not empty; mount into an empty or new folder",
@@ -449,7 +453,7 @@ class MountManager(LoggingConfigurable):
         async with m.lock:
             m.state = "unmounting"
             try:
-                dead = m.engine.live and await asyncio.to_thread(m.engine.problem)
+                dead = await asyncio.to_thread(m.engine.problem) if m.engine.live else None
                 if dead:
                     # Nothing to flush through a dead rclone; its cache dir keeps unsent files
                     # for the next mount of this source.
@@ -534,8 +538,8 @@ class MountManager(LoggingConfigurable):
         while True:
             await asyncio.sleep(self.sync_interval)
             for m in list(self.mounts.values()):
-                if m.engine.live or m.state != "mounted" or m.lock.locked():
-                    continue
+                if not isinstance(m.engine, SyncMount) or m.state != "mounted" or m.lock.locked():
+                    continue  # live (FUSE) mounts need no sync
                 try:
                     async with m.lock:
                         await asyncio.to_thread(m.engine.sync)
