@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 echo "== ruff"
 python3 -m ruff check .
 python3 -m ruff format --check .
+echo "== mypy"
+python3 -m mypy jupyterlab_accel kernel_gateway/accel_gateway
 echo "== frontend: eslint, prettier, tsc --noEmit, jest"
 if [ -d node_modules ]; then
   jlpm run lint:check

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 from jupyter_client.jsonutil import extract_dates, json_default
 from jupyter_server.services.kernels.connection.base import (
@@ -34,6 +35,13 @@ from jupyter_server.services.kernels.connection.base import (
     serialize_msg_to_ws_v1,
 )
 from tornado.websocket import WebSocketClosedError
+
+if TYPE_CHECKING:  # the mixin's host class, for the type checker only
+    from jupyter_server.services.kernels.connection.channels import (
+        ZMQChannelsWebsocketConnection as _Host,
+    )
+else:
+    _Host = object
 
 V1 = "v1.kernel.websocket.jupyter.org"
 MAX_CURSORS = 256  # remembered session cursors per kernel
@@ -65,7 +73,7 @@ def ws_frame(parts: list, channel: str, subprotocol: str | None, unpack):
     return json.dumps(msg, default=json_default), False
 
 
-class JournalReplayMixin:
+class JournalReplayMixin(_Host):
     """For a ZMQChannelsWebsocketConnection subclass; needs `multi_kernel_manager.journal`."""
 
     _journal = None
