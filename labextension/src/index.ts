@@ -11,5 +11,16 @@ import { sshPlugin } from './ssh/plugin';
 import { statusPlugin } from './plugins/status';
 import { terminalsPlugin } from './terminals/plugin';
 
-const plugins: JupyterFrontEndPlugin<any>[] = [corePlugin, runtimePlugin, statusPlugin, filesPlugin, sessionsPlugin, restorePlugin, fileSyncPlugin, terminalsPlugin, sshPlugin, secretsPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [
+  corePlugin,
+  runtimePlugin,
+  statusPlugin,
+  filesPlugin,
+  sessionsPlugin,
+  restorePlugin,
+  fileSyncPlugin,
+  terminalsPlugin,
+  sshPlugin,
+  secretsPlugin
+];
 export default plugins;

@@ -8,7 +8,8 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { APIError, requestAPI } from '../api';
 
-export type SyncState = 'idle' | 'syncing' | 'synced' | 'conflict' | 'over_cap' | 'unsupported' | 'error' | 'off';
+export type SyncState =
+  'idle' | 'syncing' | 'synced' | 'conflict' | 'over_cap' | 'unsupported' | 'error' | 'off';
 
 export interface ISyncLogEntry {
   time: number;
@@ -74,7 +75,11 @@ export class FileSyncModel implements IDisposable {
     if (!this._kernelId) {
       return;
     }
-    this._status = await requestAPI<ISyncStatus>(syncPath(this._kernelId), { method: 'POST' }, this._settings);
+    this._status = await requestAPI<ISyncStatus>(
+      syncPath(this._kernelId),
+      { method: 'POST' },
+      this._settings
+    );
     this._changed.emit();
   }
 

@@ -13,7 +13,12 @@ export const fileSyncPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [INotebookTracker],
   optional: [IStatusBar, ITranslator],
-  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker, statusBar: IStatusBar | null, translator: ITranslator | null) => {
+  activate: (
+    app: JupyterFrontEnd,
+    notebooks: INotebookTracker,
+    statusBar: IStatusBar | null,
+    translator: ITranslator | null
+  ) => {
     if (!statusBar) {
       return;
     }

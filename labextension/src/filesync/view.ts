@@ -43,7 +43,10 @@ export class FileSyncStatus extends Widget {
     const status = this._model.status;
     this.node.textContent = status ? syncLabel(status, this._trans) : '';
     this.node.dataset.state = status?.state ?? '';
-    this.node.classList.toggle('jp-mod-warn', !!status && ['conflict', 'over_cap', 'error'].includes(status.state));
+    this.node.classList.toggle(
+      'jp-mod-warn',
+      !!status && ['conflict', 'over_cap', 'error'].includes(status.state)
+    );
   }
 
   async openDetails(): Promise<void> {
@@ -91,13 +94,19 @@ export class FileSyncStatus extends Widget {
     const result = await showDialog({
       title: this._trans.__("Notebook's files"),
       body: new Widget({ node: body }),
-      buttons: [Dialog.cancelButton({ label: this._trans.__('Close') }), Dialog.okButton({ label: this._trans.__('Sync now') })]
+      buttons: [
+        Dialog.cancelButton({ label: this._trans.__('Close') }),
+        Dialog.okButton({ label: this._trans.__('Sync now') })
+      ]
     });
     if (result.button.accept) {
       try {
         await this._model.syncNow();
       } catch (error) {
-        void showErrorMessage(this._trans.__('File sync failed'), String((error as Error).message ?? error));
+        void showErrorMessage(
+          this._trans.__('File sync failed'),
+          String((error as Error).message ?? error)
+        );
       }
     }
   }

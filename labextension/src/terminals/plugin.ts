@@ -46,7 +46,9 @@ export function runtimeServerSettings(
 
 /** The user's JupyterLab terminal settings (font, theme, scrollback, screen reader mode...), so
  * a runtime's terminal looks and behaves as this machine's does. */
-async function userTerminalOptions(registry: ISettingRegistry | null): Promise<Partial<ITerminal.IOptions>> {
+async function userTerminalOptions(
+  registry: ISettingRegistry | null
+): Promise<Partial<ITerminal.IOptions>> {
   if (!registry) {
     return {};
   }
@@ -122,7 +124,11 @@ export const terminalsPlugin: JupyterFrontEndPlugin<void> = {
           );
           return;
         }
-        const content = new Terminal(session, await userTerminalOptions(settingRegistry), translator ?? nullTranslator);
+        const content = new Terminal(
+          session,
+          await userTerminalOptions(settingRegistry),
+          translator ?? nullTranslator
+        );
         const widget = new MainAreaWidget({ content });
         widget.id = `jp-accel-terminal-${runtime.name}-${session.name}`;
         // The Terminal widget names itself "Terminal N" once connected: keep the runtime in the name.
