@@ -31,5 +31,8 @@ def test_link_bench_quick(capsys):
     assert rows[("cell", ours)]["rtts"] < 3, rows[("cell", ours)]
     # Bulk outputs are measured against the link's bandwidth and cannot exceed it uncompressed.
     assert 0 < rows[("text", ours)]["fraction"] <= 1.05
+    # permessage-deflate (negotiated with our gateway) puts more text through the same link.
+    deflate = rows[("text", ours + " + deflate")]
+    assert all_ok(deflate) and deflate["fraction"] > rows[("text", ours)]["fraction"], deflate
     printed = capsys.readouterr().out
     assert "### `far`: RTT 80 ms, 50 Mbit/s" in printed and "| Files listing |" in printed
