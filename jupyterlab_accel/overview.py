@@ -1,5 +1,6 @@
 """Every kernel on every runtime, joined with this server's sessions: runtime, start time,
-last activity, expiry (from the gateway's /api/accel/kernels) and cost so far."""
+last activity, expiry (from the gateway's /api/accel/kernels), cost so far and, for a kernel in
+a cluster job, the job (id, node, time left). Also every runtime's terminals."""
 
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ async def all_sessions(registry, km, sm, timeout: float = 2.0) -> list[dict]:
                     "expires_at": k.get("expires_at"),
                     "expiry_reason": k.get("expiry_reason"),
                     "cost": cost(rt.price_per_hour, started),
+                    "job": job_of(rt),
                 }
             )
     # Kernels of this server itself (stock local kernels) are listed too, runtime null.
@@ -105,9 +107,50 @@ async def all_sessions(registry, km, sm, timeout: float = 2.0) -> list[dict]:
                 "expires_at": None,
                 "expiry_reason": None,
                 "cost": None,
+                "job": None,
             }
         )
     return rows
+
+
+def job_of(rt: Runtime) -> dict | None:
+    """The cluster job a runtime is (SLURM job runtimes): id, state, node, time left."""
+    provider = getattr(rt, "provider", None)
+    if getattr(provider, "kind", None) != "slurm":
+        return None
+    model = provider.public_model()
+    return {**model["details"], "message": model["message"], "state": model["state"]}
+
+
+async def runtime_terminals(rt: Runtime, timeout: float) -> list[dict]:
+    """The runtime's terminals (its /api/terminals); none where it serves none or is down."""
+    if "terminals" not in ((rt.info or {}).get("features") or []):
+        return []
+    try:
+        resp = await rt.api("/api/terminals", timeout=timeout)
+        terminals = json.loads(resp.body) if resp.code == 200 else []
+    except (OSError, ValueError):
+        return []
+    if not isinstance(terminals, list):
+        return []
+    return [
+        {
+            "runtime": rt.name,
+            "runtime_display_name": rt.display_name,
+            "name": str(t["name"]),
+            "last_activity": t.get("last_activity"),
+        }
+        for t in terminals
+        if isinstance(t, dict) and isinstance(t.get("name"), str)
+    ]
+
+
+async def all_terminals(registry, timeout: float = 2.0) -> list[dict]:
+    """Every terminal on every healthy runtime that has the "terminals" feature."""
+    await registry.check_all()
+    rts = [rt for rt in registry.all() if rt.healthy]
+    listed = await asyncio.gather(*(runtime_terminals(rt, timeout) for rt in rts))
+    return [t for terminals in listed for t in terminals]
 
 
 async def find_runtime_of(registry, km, kernel_id: str, timeout: float = 2.0) -> Runtime | None:

@@ -6,6 +6,7 @@ from .journal import JournalHandler
 from .metrics import MetricsStreamHandler
 from .providers import SSHConnectHandler, SSHHostsHandler, SSHRuntimeHandler, SSHRuntimesHandler
 from .proxy import FilesProxyHandler, MetricsSnapshotHandler, MountsProxyHandler
+from .runtime_terminals import AllTerminalsHandler
 from .runtimes import RuntimeHandler, RuntimesHandler
 from .secrets import (
     GrantsHandler,
@@ -34,6 +35,7 @@ handlers = [
     (rf"/accel/kernels/{_KID}/keepalive", KeepaliveHandler),
     (rf"/accel/kernels/{_KID}/journal", JournalHandler),
     (rf"/accel/kernels/{_KID}/filesync", FileSyncHandler),
+    (r"/accel/terminals", AllTerminalsHandler),
     (rf"/accel/runtimes/{_NAME}/api/terminals", TerminalsProxyHandler),
     (rf"/accel/runtimes/{_NAME}/api/terminals/(?P<term>[\w-]+)", TerminalsProxyHandler),
     (rf"/accel/runtimes/{_NAME}/terminals/websocket/(?P<term>[\w-]+)", TerminalRelayHandler),
