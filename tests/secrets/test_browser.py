@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 
 import pytest
 
@@ -37,12 +38,23 @@ def test_panel_then_prompt_then_value_in_the_kernel(lab_env, page):  # noqa: F81
     expect(panel.locator(".jp-AccelSecrets-item")).to_contain_text("HF_TOKEN")
     expect(panel).to_contain_text("No notebook may read it yet")
 
+    deadline = time.monotonic() + 30  # the notebook's kernel spec is listed (no kernel picker)
+    while "accel--cpu-box--python3" not in lab_env.lab.api("GET", "/api/kernelspecs").text:
+        assert time.monotonic() < deadline, "the runtime's kernel spec never appeared"
+        time.sleep(0.5)
     lab_env.write_notebook("analysis.ipynb", "accel--cpu-box--python3", [CELL])
     open_notebook(page, lab_env, "analysis.ipynb")
     nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-    nb.locator(".jp-Cell").first.locator(".jp-InputArea-prompt").click()
-    nb.locator(".jp-Toolbar [data-command='notebook:run-cell-and-select-next']").click()
-    dialog = page.locator(".jp-Dialog")
+    dialog = page.locator(".jp-Dialog", has_text="wants to read")
+    cell = nb.locator(".jp-Cell").first
+    for _ in range(3):  # a run clicked before the kernel's connection is ready does nothing
+        cell.locator(".jp-InputArea-prompt").click()
+        nb.locator(".jp-Toolbar [data-command='notebook:run-cell-and-select-next']").click()
+        try:
+            expect(cell.locator(".jp-InputArea-prompt")).to_have_text("[*]:", timeout=5000)
+            break
+        except AssertionError:
+            continue
     expect(dialog).to_contain_text("analysis.ipynb", timeout=30000)
     expect(dialog).to_contain_text("wants to read the secret HF_TOKEN")
     shot(page, "secrets-grant-prompt")
