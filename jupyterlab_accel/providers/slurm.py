@@ -346,6 +346,7 @@ class SlurmJobProvider(RuntimeProvider):
         return await self._wait_ready()
 
     async def _wait_ready(self) -> Endpoint:
+        assert self.job_id is not None  # submitted by start(), or known to reattach()
         started = time.monotonic()
         running_since = None
         failures = 0
@@ -443,6 +444,7 @@ class SlurmJobProvider(RuntimeProvider):
 
     async def _watch_job(self) -> None:
         """While ready: notice the scheduler ending the job; keep time left fresh."""
+        assert self.job_id is not None  # ready means submitted
         while not self._stopping and self.state == State.READY:
             await asyncio.sleep(self.cluster.poll_interval)
             try:
@@ -459,6 +461,7 @@ class SlurmJobProvider(RuntimeProvider):
             self.status.message = self._running_message()
 
     def _ended(self, job: JobInfo | None) -> None:
+        assert self.job_id is not None  # only a submitted job ends
         if job is None:
             why, state = "it is no longer known to the scheduler", "UNKNOWN"
         else:

@@ -16,7 +16,7 @@ import time
 from tornado import web
 
 from ..runtime import Runtime, RuntimeError_, check_url
-from .base import ProviderError, State
+from .base import ProviderError, RuntimeProvider, State
 from .runtime import wait_state
 from .slurm import ClusterShape, SlurmClusters, SlurmJobProvider, duration
 
@@ -126,7 +126,7 @@ class SlurmJobRuntime(Runtime):
         self._follow(provider)
         provider.on_change(self._follow)
 
-    def _follow(self, provider: SlurmJobProvider) -> None:
+    def _follow(self, provider: RuntimeProvider) -> None:
         endpoint = provider.endpoint
         if endpoint is not None and check_url(endpoint.url) != self.url:
             self.close()  # the old client pointed at no gateway
@@ -277,7 +277,9 @@ class SlurmRuntimes:
         from ..kernelspecs import parse_name, remote_name
 
         parsed = parse_name(kernel_name)
-        rt = self.registry.get(parsed[0]) if parsed else None
+        if parsed is None:
+            return kernel_name
+        rt = self.registry.get(parsed[0])
         if not isinstance(rt, ClusterRuntime):
             return kernel_name
         name = f"{rt.name}-{secrets.token_hex(3)}"

@@ -14,6 +14,8 @@ import json
 import time
 import uuid
 
+from tornado.websocket import WebSocketClientConnection
+
 from ..state import AccelState
 from .store import SecretStore
 
@@ -30,7 +32,7 @@ class SecretsService:
         self.store = SecretStore(AccelState(parent=serverapp))
         self.pending: dict[str, dict] = {}  # id -> {id, runtime, kernel_id, notebook, name, ...}
         self._answers: dict[str, asyncio.Future] = {}
-        self.links: dict[str, object] = {}  # runtime name -> open websocket
+        self.links: dict[str, WebSocketClientConnection] = {}  # runtime name -> open websocket
         self._watcher: asyncio.Task | None = None
 
     def start(self) -> None:
