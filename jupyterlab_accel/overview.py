@@ -116,7 +116,7 @@ async def all_sessions(registry, km, sm, timeout: float = 2.0) -> list[dict]:
 def job_of(rt: Runtime) -> dict | None:
     """The cluster job a runtime is (SLURM job runtimes): id, state, node, time left."""
     provider = getattr(rt, "provider", None)
-    if getattr(provider, "kind", None) != "slurm":
+    if provider is None or getattr(provider, "kind", None) != "slurm":
         return None
     model = provider.public_model()
     return {**model["details"], "message": model["message"], "state": model["state"]}
