@@ -7,6 +7,7 @@ import { filesPlugin } from './plugins/files';
 import { runtimePlugin } from './plugins/runtime';
 import { secretsPlugin } from './secrets/plugin';
 import { sessionsPlugin } from './plugins/sessions';
+import { slurmPlugin } from './slurm/plugin';
 import { sshPlugin } from './ssh/plugin';
 import { statusPlugin } from './plugins/status';
 import { terminalsPlugin } from './terminals/plugin';
@@ -21,6 +22,7 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   fileSyncPlugin,
   terminalsPlugin,
   sshPlugin,
-  secretsPlugin
+  secretsPlugin,
+  slurmPlugin
 ];
 export default plugins;

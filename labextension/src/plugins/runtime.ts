@@ -11,6 +11,7 @@ import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/tran
 import { ICandidate, isChoice, listCandidates, resolveChoice } from '../models/choice';
 import { describeRefusal, refusalOf } from '../models/refusal';
 import { parseSpecName } from '../names';
+import { isJobOf } from '../slurm/model';
 import {
   Accelerator,
   CommandIDs,
@@ -103,7 +104,8 @@ class RuntimeCommands {
           }
           throw error;
         }
-        if (!kernel || kernel.name !== candidate.spec) {
+        // on a cluster runtime the kernel runs on its job's runtime (slurm/model.ts)
+        if (!kernel || (kernel.name !== candidate.spec && !isJobOf(kernel.name, candidate.spec))) {
           throw new Error(trans.__('the kernel did not start'));
         }
         await kernel.info; // the remote kernel answered

@@ -5,7 +5,10 @@ import React, { useEffect, useState } from 'react';
 
 import { formatDuration } from '../api';
 import { SessionsModel } from '../models/sessions';
+import { TerminalsOverview } from '../models/terminalsOverview';
+import { SlurmModel } from '../slurm/model';
 import { IAccelSession } from '../tokens';
+import { SessionsExtras } from './sessionsExtras';
 
 function secondsSince(iso: string | null | undefined): number | null {
   return iso ? (Date.now() - Date.parse(iso)) / 1000 : null;
@@ -97,6 +100,16 @@ export class SessionsBody extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <SessionsTable model={this._model} trans={this._trans} />;
+    const settings = this._model.serverSettings;
+    return (
+      <>
+        <SessionsTable model={this._model} trans={this._trans} />
+        <SessionsExtras
+          jobs={new SlurmModel(settings)}
+          terminals={new TerminalsOverview(settings)}
+          trans={this._trans}
+        />
+      </>
+    );
   }
 }
