@@ -6,10 +6,12 @@ from __future__ import annotations
 from jupyter_core.paths import jupyter_config_path
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.extension.config import ExtensionConfigManager
+from tornado.ioloop import IOLoop
 
 from .handlers import handlers
 from .metrics import MetricsHub
 from .runtimes import RuntimeRegistry
+from .secrets import SecretsService
 
 # The routing classes, as shipped in jupyter-config/server-config/jupyterlab_accel.json.
 SERVER_CLASSES = {
@@ -70,6 +72,9 @@ class AccelExtension(ExtensionApp):
                 km.default_kernel_name
             )
         self.settings.update({"accel_registry": registry, "accel_metrics_hub": self.hub})
+        self.secrets = SecretsService(sa, registry)  # links to runtimes once the loop runs
+        self.settings["accel_secrets"] = self.secrets
+        IOLoop.current().add_callback(self.secrets.start)
         self.file_sync = getattr(sa.kernel_manager, "file_sync", None)
         self.settings["accel_file_sync"] = self.file_sync
         names = ", ".join(rt.name for rt in registry.all()) or "none"
@@ -82,5 +87,6 @@ class AccelExtension(ExtensionApp):
         if self.file_sync is not None:
             await self.file_sync.stop()
         self.hub.close()
+        self.secrets.stop()
         self.registry.stop_embedded()
         self.registry.close()

@@ -204,3 +204,27 @@ def test_only_kernels_ask_and_a_second_server_does_not_answer_for_them(env):
         conn.sendall(b'{"name": "HF_TOKEN"}\n')
         answer = json.loads(conn.makefile().readline())
     assert "value" not in answer and "not a kernel" in answer["message"]
+
+
+def test_a_headless_server_answers_granted_reads(env):
+    """No browser and no /accel/secrets call: the server links to its runtimes at start."""
+    g, tmp = env["g"], env["tmp"]
+    state = tmp / "headless" / "state"
+    state.mkdir(parents=True)
+    (state / "secrets.json").write_text(
+        json.dumps({"HF_TOKEN": {"value": VALUE, "notebooks": ["headless.ipynb"]}})
+    )
+    os.chmod(state / "secrets.json", 0o600)
+    server = server_with(tmp / "headless", [{"name": "g", "url": g.url, "token": g.token}])
+    try:
+        s = start_session(server, "accel--g--python3", "headless.ipynb")
+        with KernelClient(server.url, s["kernel"]["id"], server.token) as kc:
+            deadline = time.monotonic() + 30
+            while "no JupyterLab server is connected" in (
+                text := read_secret(server, kc, "HF_TOKEN")
+            ):
+                assert time.monotonic() < deadline, text
+                time.sleep(0.5)
+            assert SHA in text
+    finally:
+        server.stop()
