@@ -190,7 +190,8 @@ def run_direct(args) -> dict:
     """The same script as a plain process on this host (no kernel, no server)."""
     cmd = [
         sys.executable,
-        str(CNN_SCRIPT),
+        "-m",  # as a module: the package's folder never shadows the standard library
+        "jupyterlab_accel.bench_cnn",
         "--samples",
         str(args.samples),
         "--epochs",
@@ -256,7 +257,8 @@ def print_table(rows: list[dict], direct: dict | None, out=sys.stdout) -> None:
             cost,
         ]
         if direct:
-            cells.append(f"{(r['wall'] / direct['seconds'] - 1) * 100:+.1f}%")
+            ok = "seconds" in direct and "wall" in r
+            cells.append(f"{(r['wall'] / direct['seconds'] - 1) * 100:+.1f}%" if ok else "–")
         print("| " + " | ".join(cells) + " |", file=out)
 
 
