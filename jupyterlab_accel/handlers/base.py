@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 from jupyter_core.utils import ensure_async
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
+from tornado.websocket import WebSocketHandler
 
 from ..runtime import BadAnswer, Runtime
 
@@ -86,3 +88,25 @@ class AccelHandler(APIHandler):
             return
         self.set_header("Content-Type", resp.headers.get("Content-Type", "application/json"))
         self.finish(resp.body)
+
+
+class RuntimeWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """A websocket on a runtime's route: authorized for `action` and the runtime known and
+    checked before the handshake (and so before anything goes upstream)."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def set_default_headers(self):
+        """No API headers on a websocket upgrade."""
+
+    async def authorized_runtime(self, name: str, action: str) -> Runtime:
+        if not await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, action, AUTH_RESOURCE)
+        ):
+            raise web.HTTPError(403)
+        registry = self.settings["accel_registry"]
+        rt = registry.get(name)
+        if rt is None:
+            raise web.HTTPError(404, f"no runtime named {name!r}")
+        await registry.check(rt)
+        return rt

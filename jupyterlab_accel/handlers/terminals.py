@@ -16,15 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 
-from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized, ws_authenticated
-from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError
 
-from .base import AUTH_RESOURCE, NOT_SUPPORTED, AccelHandler
+from .base import NOT_SUPPORTED, AccelHandler, RuntimeWebsocketHandler
 
 TERMINALS_OFF = "terminals are turned off on this runtime"
 TAIL_CHARS = 64 * 1024  # delivered output kept to find the overlap with a replay
@@ -97,24 +94,12 @@ class TerminalsProxyHandler(AccelHandler):
         await self._relay(name, term, "DELETE")
 
 
-class TerminalRelayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
-    auth_resource = AUTH_RESOURCE
+class TerminalRelayHandler(RuntimeWebsocketHandler):
     reconnect_timeout = 600.0
-
-    def set_default_headers(self):
-        """No API headers on a websocket upgrade."""
 
     @ws_authenticated
     async def get(self, name, term):
-        if not await ensure_async(
-            self.authorizer.is_authorized(self, self.current_user, "execute", AUTH_RESOURCE)
-        ):
-            raise web.HTTPError(403)
-        registry = self.settings["accel_registry"]
-        rt = registry.get(name)
-        if rt is None:
-            raise web.HTTPError(404, f"no runtime named {name!r}")
-        await registry.check(rt)
+        rt = await self.authorized_runtime(name, "execute")
         if not rt.healthy:
             raise web.HTTPError(503, f"runtime {name!r} is unavailable: {rt.error}")
         check_terminals(rt)

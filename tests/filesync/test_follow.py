@@ -12,16 +12,7 @@ from tests.reliability.tcp_proxy import TcpProxy
 from tests.server.conftest import server_with, start_session
 from tests.support.kernel_ws import KernelClient, _msg
 from tests.support.procs import free_port, start_gateway, start_stock_gateway
-
-
-def wait_for(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+from tests.support.waiting import wait_for
 
 
 def notebook_tree(root: Path) -> Path:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.server.conftest import get_json, server_with, start_session
 from tests.support.kernel_ws import KernelClient
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -54,16 +55,6 @@ def runtimes(server) -> dict:
 def job_of(server, session: dict) -> dict:
     name = session["kernel"]["name"].split("--")[1]
     return get_json(server, f"/accel/providers/slurm/jobs/{name}")
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 def next_notice(kc: KernelClient) -> dict:
