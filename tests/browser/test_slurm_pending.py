@@ -1,13 +1,16 @@
-"""A notebook on a cluster runtime while its job is pending (a real one-node SLURM with both
-GPUs held): the notebook shows the job's state, reason and queue position, and Cancel cancels
-the job. Needs root (the SLURM daemons), like tests/slurm."""
+"""A notebook on a cluster runtime (a real one-node SLURM): while its job is pending (both GPUs
+held) the notebook shows the job's state, reason and queue position, and Cancel cancels the job;
+once running, a cell runs in the job and Manage sessions lists it (job id, node, time left) with
+Cancel job. Needs root (the SLURM daemons), like tests/slurm."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +20,19 @@ from tests.slurm.cluster import Cluster, missing_tools
 from tests.support.procs import start_server
 
 from .conftest import CHROMIUM, LabEnv, shot
+from .lab import menu, open_notebook, run_cell, wait_idle
 
 pytestmark = pytest.mark.browser
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 class SlurmLabEnv(LabEnv):
@@ -112,3 +126,38 @@ def test_pending_job_shows_reason_and_position_and_cancels(lab_env, page):
     finally:
         for job_id in holders:
             cluster.command("scancel", job_id)
+
+
+def test_running_job_is_listed_in_manage_sessions_and_cancels(lab_env, page):
+    lab_env.write_notebook("job.ipynb", "accel--hpc--python3", ["print(1)"])
+    open_notebook(page, lab_env, "job.ipynb")
+    session = wait_for(
+        lambda: [
+            s for s in lab_env.lab.api("GET", "/api/sessions").json() if s["path"] == "job.ipynb"
+        ],
+        60,
+        "the notebook's session on the job",
+    )
+    wait_idle(page)  # the job's kernel (the indicator says idle while it initializes, too)
+    page.wait_for_timeout(1500)
+    expect(page.locator(".jp-NotebookPanel .jp-AccelPendingJob")).to_be_hidden()
+    job_name = session[0]["kernel"]["name"].split("--")[1]
+    job = lab_env.lab.api("GET", f"/accel/providers/slurm/jobs/{job_name}").json()
+    job_id = job["provider"]["details"]["job_id"]
+    assert lab_env.cluster.state(job_id) == "RUNNING"
+    row = [s for s in lab_env.lab.api("GET", "/accel/sessions").json() if s["path"] == "job.ipynb"]
+    assert row[0]["job"]["job_id"] == job_id and row[0]["job"]["node"] == "localhost"
+    assert run_cell(page, 0, "import os; print(os.environ['SLURM_JOB_ID'])").strip() == job_id
+
+    menu(page, "Runtime", "Manage sessions")
+    dialog = page.locator(".jp-Dialog")
+    jobs = dialog.locator(f"tr[data-job='{job_name}']")
+    expect(jobs).to_contain_text(job_id, timeout=15000)
+    expect(jobs).to_contain_text("localhost")
+    expect(jobs).to_contain_text(re.compile(r"\d+m \d+s|\d+h \d+m"))  # time left
+    expect(dialog.locator("tr", has_text="job.ipynb")).to_contain_text(job_name)
+    shot(page, "manage-sessions-jobs", doc=True)
+    jobs.locator("button", has_text="Cancel job").click()
+    expect(jobs.locator("button", has_text="Cancel job")).to_have_count(0, timeout=20000)
+    lab_env.cluster.wait_gone(job_id)
+    dialog.locator("button", has_text="Close").click()
