@@ -104,6 +104,7 @@ def mount(
     timeout: float = 120,
     readonly: bool = False,
     mode: str = "auto",
+    secrets: dict | None = None,
 ) -> dict:
     """Mount `source` (REMOTE:PATH) at `mount_point`: an absolute path inside the workspace, or
     a path relative to the workspace. Returns the mount's status (see docs/mounts.md).
@@ -111,7 +112,20 @@ def mount(
     config: backend settings for a source not configured on the server, e.g.
     {"type": "s3", "provider": "AWS", "access_key_id": ..., "secret_access_key": ...}.
     mode: "auto" (live where FUSE exists, else synced), "fuse" or "sync".
+    secrets: config settings taken from the user's secrets by name, so no credential is typed
+    into the notebook: {"secret_access_key": "S3_SECRET"} reads `userdata.get("S3_SECRET")`
+    (asking the user to grant this notebook on the first read).
     """
+    if secrets:
+        from . import userdata
+
+        if not isinstance(secrets, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()
+        ):
+            raise DriveError("secrets must map config settings to secret names", "bad_request")
+        config = dict(config or {})
+        for setting, name in secrets.items():
+            config[setting] = userdata.get(name)
     # A relative mount point is relative to the workspace (the runtime's /content), as in the UI.
     body = {
         "mount_point": mount_point,

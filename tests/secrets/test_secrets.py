@@ -228,3 +228,32 @@ def test_a_headless_server_answers_granted_reads(env):
             assert SHA in text
     finally:
         server.stop()
+
+
+def test_drive_mount_takes_credentials_by_secret_name(env):
+    """`drive.mount(..., secrets={setting: NAME})`: the credential is read with userdata (the
+    mount then reaches the storage step: an unreachable endpoint here), never typed in a cell."""
+    server = env["server"]
+    r = server.api("POST", "/accel/secrets/HF_TOKEN/grants", json={"path": "drive.ipynb"})
+    assert r.status_code in (200, 201, 204), r.text
+    s = start_session(server, "accel--g--python3", "drive.ipynb")
+    code = (
+        "from accel_gateway import drive\n"
+        "cfg = {'type': 's3', 'provider': 'Other', 'access_key_id': 'AKID',\n"
+        "       'endpoint': 'http://127.0.0.1:9'}\n"
+        "try:\n"
+        "    drive.mount('s3', 'mine:bucket', config=cfg, timeout=10,\n"
+        "                secrets={'secret_access_key': 'HF_TOKEN'})\n"
+        "except drive.DriveError as e:\n"
+        "    print('mount refused:', e.reason)\n"
+        "try:\n"
+        "    drive.mount('s3b', 'mine:bucket', config=cfg, secrets={'secret_access_key': 'NOPE'})\n"
+        "except Exception as e:\n"
+        "    print('no secret:', type(e).__name__)\n"
+    )
+    with KernelClient(server.url, s["kernel"]["id"], server.token) as kc:
+        out = kc.execute(code, 90)
+    assert "mount refused: unreachable" in out["stdout"], out
+    assert "no secret: SecretNotFoundError" in out["stdout"], out
+    journal = server.api("GET", f"/accel/kernels/{s['kernel']['id']}/journal").text
+    assert VALUE not in journal and VALUE not in out["stdout"]
