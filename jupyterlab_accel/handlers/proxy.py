@@ -255,7 +255,11 @@ def mounts_upstream_path(method: str, rest: str | None, query: str) -> str:
             break
     else:
         raise web.HTTPError(404, f"no such mounts path: mounts{rest[:100]}")
-    params = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in AUTH_PARAMS]
+    params = [
+        (k, v)
+        for k, v in parse_qsl(query, keep_blank_values=True)
+        if k not in AUTH_PARAMS and not (k.isdigit() and v == "")  # JupyterLab's cache-buster
+    ]
     path = "/api/accel/mounts" + rest.rstrip("/")
     if not params:
         return path

@@ -30,7 +30,10 @@ def test_mount_s3_from_dialog_then_read_write_flush(lab_env, page, moto):  # noq
         files.locator(".jp-Toolbar [data-command='accel:mount-drive']").click()
         dialog = page.locator(".jp-Dialog")
         expect(dialog).to_contain_text("Mount drive")
-        expect(dialog.locator(".jp-AccelMounts-empty")).to_have_text("No folders mounted.")
+        try:
+            expect(dialog.locator(".jp-AccelMounts-empty")).to_have_text("No folders mounted.")
+        finally:
+            shot(page, "mount-drive-opened")
         # No remotes configured on this runtime: the S3 form is the one shown.
         expect(dialog.locator("input[name='mount_point']")).to_have_value("drive")
         dialog.locator("input[name='endpoint']").fill(moto.url)

@@ -80,3 +80,16 @@ async def test_a_dead_runtime_answers_503_not_500(jp_fetch):
     assert code == 503 and "dead" in body["message"], body
     code, body = await fails(jp_fetch, "accel", "runtimes", "dead", "contents", "x.txt")
     assert code in (502, 503) and body.get("message"), (code, body)
+
+
+def test_mounts_proxy_drops_jupyterlabs_cache_buster_only():
+    from tornado import web
+
+    from jupyterlab_accel.handlers.proxy import mounts_upstream_path
+
+    # ServerConnection.makeRequest appends "?<timestamp>" to GETs; it is not forwarded
+    assert mounts_upstream_path("GET", "/remotes", "1764580000000") == "/api/accel/mounts/remotes"
+    assert mounts_upstream_path("GET", "", "token=abc&1764580000000") == "/api/accel/mounts"
+    with pytest.raises(web.HTTPError) as e:
+        mounts_upstream_path("GET", "", "x=1")
+    assert e.value.status_code == 400
