@@ -10,7 +10,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -18,21 +17,12 @@ from playwright.sync_api import expect
 
 from tests.slurm.cluster import Cluster, missing_tools
 from tests.support.procs import start_server
+from tests.support.waiting import wait_for
 
 from .conftest import CHROMIUM, LabEnv, shot
 from .lab import menu, open_notebook, run_cell, wait_idle
 
 pytestmark = pytest.mark.browser
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 class SlurmLabEnv(LabEnv):
