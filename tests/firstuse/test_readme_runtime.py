@@ -169,6 +169,7 @@ def test_readme_adding_a_runtime_as_written(tmp_path):
             tmp_path / "server",
             f"--config={config_file}",
             "--EmbeddedGateway.enabled=False",
+            f"--AccelState.state_dir={tmp_path / 'state'}",  # never the user's own state
             env={"GPU_BOX_TOKEN": token, "SSL_CERT_FILE": str(trusted)},
         )
         assert wait_healthy(server, "gpu-box")["display_name"] == "GPU box"

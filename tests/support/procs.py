@@ -222,6 +222,9 @@ def start_server(
     root = workdir / "root"
     root.mkdir(parents=True, exist_ok=True)
     log = workdir / f"server-{port}.log"
+    # Its own data folder, so a server never reads or locks the user's jupyterlab_accel state
+    # (the default state folder) unless its config names one.
+    env = {"JUPYTER_DATA_DIR": str(workdir / "jupyter-data"), **(env or {})}
     cmd = [
         sys.executable,
         "-m",

@@ -5,6 +5,7 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { MainAreaWidget, showErrorMessage } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ILauncher } from '@jupyterlab/launcher';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { ServerConnection, TerminalManager } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITerminal, Terminal } from '@jupyterlab/terminal';
@@ -12,6 +13,7 @@ import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/tran
 import { terminalIcon } from '@jupyterlab/ui-components';
 import { IDisposable } from '@lumino/disposable';
 
+import { parseSpecName } from '../names';
 import { CommandIDs, IAccelRuntimes, IRuntime } from '../tokens';
 
 /** Why a runtime has no terminal, or null when it has one. */
@@ -65,13 +67,14 @@ export const terminalsPlugin: JupyterFrontEndPlugin<void> = {
   description: 'Terminals on runtimes: Runtime > Open terminal and a Launcher card per runtime.',
   autoStart: true,
   requires: [IAccelRuntimes],
-  optional: [ILauncher, ISettingRegistry, ITranslator],
+  optional: [ILauncher, ISettingRegistry, ITranslator, INotebookTracker],
   activate: (
     app: JupyterFrontEnd,
     runtimes: IAccelRuntimes,
     launcher: ILauncher | null,
     settingRegistry: ISettingRegistry | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    notebooks: INotebookTracker | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_accel');
     const managers = new Map<string, TerminalManager>();
@@ -86,8 +89,11 @@ export const terminalsPlugin: JupyterFrontEndPlugin<void> = {
       return m;
     };
     const target = (args: any): IRuntime | undefined => {
+      // The notebook in front, read now: its kernel's runtime, else this machine.
+      const kernel = notebooks?.currentWidget?.sessionContext.session?.kernel?.name;
       const name =
         (args.runtime as string) ||
+        parseSpecName(kernel)?.runtime ||
         runtimes.current ||
         runtimes.runtimes.find(r => r.embedded)?.name;
       return runtimes.runtimes.find(r => r.name === name);
