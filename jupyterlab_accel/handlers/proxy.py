@@ -7,6 +7,7 @@ the runtime (each chunk flushed before the next is read). A multi-GB file never 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from urllib.parse import parse_qsl, unquote, urlencode
 
@@ -282,9 +283,40 @@ class MountsProxyHandler(AccelHandler):
         path = mounts_upstream_path(method, rest, self.request.query)
         rt = await self.runtime(name, accel=True)
         body = self.request.body if method in ("POST", "PUT", "PATCH") else None
+        if method == "POST" and path == "/api/accel/mounts" and body:
+            body = self.with_secrets(body)
         await self.relay_json(
             rt, path, method, body=body, headers={"Content-Type": "application/json"}
         )
+
+    def with_secrets(self, body: bytes) -> bytes:
+        """A mount's config settings given as `{"from_secret": NAME}` (the Mount drive dialog's
+        secret fields) get the secret's value here: the browser never holds it. The user asked
+        for the mount, so no per-notebook grant is involved."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body  # the runtime answers the 400
+        config = data.get("config") if isinstance(data, dict) else None
+        if not isinstance(config, dict):
+            return body
+        wanted = {
+            k: v["from_secret"]
+            for k, v in config.items()
+            if isinstance(v, dict) and set(v) == {"from_secret"}
+        }
+        if not wanted:
+            return body
+        from ..secrets.service import service_of
+
+        store = service_of(self).store
+        for setting, name in wanted.items():
+            if not isinstance(name, str) or not store.has(name):
+                raise web.HTTPError(
+                    400, f"config {setting!r}: no secret named {name!r}", reason="no_such_secret"
+                )
+            config[setting] = store.value(name)
+        return json.dumps(data).encode()
 
     @web.authenticated
     @authorized

@@ -257,3 +257,19 @@ def test_drive_mount_takes_credentials_by_secret_name(env):
     assert "no secret: SecretNotFoundError" in out["stdout"], out
     journal = server.api("GET", f"/accel/kernels/{s['kernel']['id']}/journal").text
     assert VALUE not in journal and VALUE not in out["stdout"]
+
+
+def test_mount_drive_dialog_secret_names_are_filled_in_by_the_server(env):
+    """The dialog sends `{"from_secret": NAME}`; the server puts the value in before the mount
+    request goes to the runtime (which then asks the storage: unreachable here)."""
+    server = env["server"]
+    cfg = {"type": "s3", "provider": "Other", "endpoint": "http://127.0.0.1:9"}
+    body = {"source": "user:bucket", "mount_point": "d1", "mode": "sync", "config": cfg}
+    cfg["secret_access_key"] = {"from_secret": "HF_TOKEN"}
+    cfg["access_key_id"] = "AKID"
+    r = server.api("POST", "/accel/runtimes/g/mounts", json=body)
+    assert r.status_code == 503 and r.json()["reason"] == "unreachable", r.text
+    assert VALUE not in r.text
+    cfg["secret_access_key"] = {"from_secret": "NOPE"}
+    r = server.api("POST", "/accel/runtimes/g/mounts", json=body)
+    assert r.status_code == 400 and "NOPE" in r.json()["message"], r.text

@@ -183,7 +183,8 @@ export interface IMountRequest {
   source: string;
   mount_point: string;
   mode?: 'auto' | 'fuse' | 'sync';
-  config?: { type: string; [key: string]: string | number | boolean };
+  /** A setting given as `{from_secret: NAME}` is filled in by the server from the Secrets panel. */
+  config?: { type: string; [key: string]: string | number | boolean | { from_secret: string } };
   readonly?: boolean;
   force_remount?: boolean;
   timeout?: number;

@@ -118,6 +118,12 @@ export class MountDialogBody extends Widget {
     );
     const [keyLabel, key] = field(t.__('Access key ID'), 'access_key_id');
     const [secretLabel, secret] = field(t.__('Secret access key'), 'secret_access_key', 'password');
+    const [secretNameLabel, secretName] = field(
+      t.__('…or the name of a secret holding it (Secrets panel)'),
+      'secret_access_key_secret',
+      'text',
+      'S3_SECRET'
+    );
     const [pointLabel, point] = field(
       t.__('Mount point (in the workspace)'),
       'mount_point',
@@ -125,9 +131,9 @@ export class MountDialogBody extends Widget {
       'drive'
     );
     point.value = _options.default_mount_point || 'drive';
-    this._inputs = { path, endpoint, bucket, key, secret, point };
+    this._inputs = { path, endpoint, bucket, key, secret, secretName, point };
     this._remoteFields = [pathLabel];
-    this._s3Fields = [endpointLabel, bucketLabel, keyLabel, secretLabel];
+    this._s3Fields = [endpointLabel, bucketLabel, keyLabel, secretLabel, secretNameLabel];
     form.append(
       sourceLabel,
       pointLabel,
@@ -135,7 +141,8 @@ export class MountDialogBody extends Widget {
       endpointLabel,
       bucketLabel,
       keyLabel,
-      secretLabel
+      secretLabel,
+      secretNameLabel
     );
     this.node.appendChild(form);
     this._source.addEventListener('change', () => this._showFields());
@@ -214,6 +221,8 @@ export class MountDialogBody extends Widget {
     }
     if (this._inputs.secret.value) {
       config.secret_access_key = this._inputs.secret.value;
+    } else if (v(this._inputs.secretName)) {
+      config.secret_access_key = { from_secret: v(this._inputs.secretName) };
     }
     return { source: `user:${bucket}`, mount_point, mode: 'auto', config };
   }
