@@ -5,5 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -eq 0 ]; then
     bash scripts/lint.sh
+    # The whole suite on 2 cores: a timing-bound test that fails is run once more (and both
+    # tries are reported); one that fails twice fails the run. --durations shows where time goes.
+    set -- --reruns 1 --reruns-delay 2 --durations 25 tests
 fi
-exec python3 -m pytest -q -p no:cacheprovider -rs "$@"
+exec python3 -m pytest -q -p no:cacheprovider -rsR "$@"
