@@ -28,6 +28,8 @@ SAMPLES = {
     "action": "restart",
     "kernel_name": "python3",
     "format": "html",
+    "rid": "0123456789abcdef",
+    "term": "1",
 }
 # jupyter_server's own public pages (@allow_unauthenticated): static files, login/logout, the API
 # version, redirects, the static landing page "/". They may answer; nothing of ours may be among
