@@ -1,3 +1,4 @@
+import asyncio
 import shutil
 import signal
 import tempfile
@@ -50,3 +51,21 @@ def gateway_factory(tmp_path):
 @pytest.fixture
 def gateway(gateway_factory):
     return gateway_factory()
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop(request):
+    """pytest-jupyter's loop fixture (this overrides it) is autouse once its plugin is loaded,
+    which tests/handlers does: there it gives the in-process server its loop; elsewhere (real
+    processes, Playwright's own loop) a private loop that is never running, so closing it after
+    the test cannot fail."""
+    if "jp_fetch" not in request.fixturenames and "jp_serverapp" not in request.fixturenames:
+        loop = asyncio.new_event_loop()  # private: never the running one, safe to close
+        yield loop
+        loop.close()
+        return
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop(prefer_selector_loop=True)
+    yield loop
+    loop.close()
