@@ -120,7 +120,9 @@ class SlurmJobRuntime(Runtime):
             price_per_hour=provider.price_per_hour,
         )
         self.provider = provider
-        self.had_kernel = False
+        # A stored job is one whose kernel ran (one job per kernel): once the re-attached
+        # gateway has none, the job ends, however soon after the restart that is.
+        self.had_kernel = reattach is not None
         self._reattach = reattach  # a stored job: re-attached on first use (attached())
         self._reattaching = False
         self._follow(provider)
