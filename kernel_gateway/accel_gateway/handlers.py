@@ -180,18 +180,17 @@ class CheckedContentsHandler(BodyLimit, ContentsHandler):
             check_contents_model(json_body(self), self.request.method)
 
 
-class MetricsStreamHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
-    """One JSON sample per interval, from the gateway's single sampler."""
+class AccelWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """A /api/accel websocket: authenticated and authorized for `ws_action` at the handshake,
+    TCP_NODELAY once open."""
 
     auth_resource = AUTH_RESOURCE
-
-    def initialize(self, ctx):
-        self.ctx = ctx
+    ws_action = "read"
 
     @ws_authenticated
     async def get(self, *args, **kwargs):
         ok = await ensure_async(
-            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+            self.authorizer.is_authorized(self, self.current_user, self.ws_action, AUTH_RESOURCE)
         )
         if not ok:
             raise web.HTTPError(403)
@@ -200,6 +199,16 @@ class MetricsStreamHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def open(self, *args, **kwargs):
         super().open()
         self.set_nodelay(True)
+
+
+class MetricsStreamHandler(AccelWebsocketHandler):
+    """One JSON sample per interval, from the gateway's single sampler."""
+
+    def initialize(self, ctx):
+        self.ctx = ctx
+
+    def open(self, *args, **kwargs):
+        super().open()
         self.ctx.sampler.watch(self._send)
 
     def _send(self, sample: dict) -> None:

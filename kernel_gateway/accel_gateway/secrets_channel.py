@@ -21,15 +21,10 @@ import tempfile
 import uuid
 
 import psutil
-from jupyter_core.utils import ensure_async
-from jupyter_server.auth.decorator import ws_authenticated
-from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.base.websocket import WebSocketMixin
-from tornado import web
 from tornado.ioloop import IOLoop
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError
 
-from .handlers import AUTH_RESOURCE
+from .handlers import AccelWebsocketHandler
 
 SOCKET_ENV = "ACCEL_SECRETS_SOCKET"
 NOT_MINE = "not_my_kernel"  # a server's answer for a kernel another server started
@@ -143,26 +138,16 @@ class SecretsChannel:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class SecretRequestsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+class SecretRequestsHandler(AccelWebsocketHandler):
     """The server's end: requests pushed to it, answers read from it."""
 
-    auth_resource = AUTH_RESOURCE
+    ws_action = "write"
 
     def initialize(self, channel: SecretsChannel):
         self.channel = channel
 
-    @ws_authenticated
-    async def get(self, *args, **kwargs):
-        ok = await ensure_async(
-            self.authorizer.is_authorized(self, self.current_user, "write", AUTH_RESOURCE)
-        )
-        if not ok:
-            raise web.HTTPError(403)
-        await super().get(*args, **kwargs)
-
     def open(self, *args, **kwargs):
         super().open()
-        self.set_nodelay(True)
         self.channel.servers.append(self)
 
     def on_message(self, message):
