@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.netutil import Resolver
-from tornado.simple_httpclient import SimpleAsyncHTTPClient
 from tornado.tcpclient import TCPClient
 from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from .keepalive import KeepAliveHTTPClient
 
 # No "--" inside a name, so `accel--{runtime}--{spec}` splits back unambiguously.
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -244,21 +245,16 @@ class UnixSocketResolver(Resolver):
 
 
 class _RuntimeTCPClient(TCPClient):
-    """Opens a runtime's connections: remembers them (so an abandoned request can be cut at
-    once) and, for a gateway this server started, checks that the peer of a Unix socket is
-    that very process (SO_PEERCRED) before anything, the token included, is written."""
+    """Opens a runtime's connections. For a gateway this server started, checks that the peer
+    of a Unix socket is that very process (SO_PEERCRED) before anything, the token included,
+    is written."""
 
     def __init__(self, resolver=None, peer_pid: int | None = None):
         super().__init__(resolver)
         self.peer_pid = peer_pid
-        self.streams: list = []
-        self.aborted = False
 
     async def connect(self, *args, **kw):
         stream = await super().connect(*args, **kw)
-        if self.aborted:  # the request was abandoned while this connection was being made
-            stream.close()
-            raise ConnectionAbortedError("request abandoned")
         if self.peer_pid is not None:
             raw = stream.socket.getsockopt(
                 socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
@@ -270,42 +266,34 @@ class _RuntimeTCPClient(TCPClient):
                     f"the socket is served by pid {pid}, not by the gateway this server "
                     f"started (pid {self.peer_pid}): refusing to send it a token"
                 )
-        self.streams.append(stream)
         return stream
 
 
 class StreamSlot:
-    """One streamed request (a proxied upload or download) on its own connection.
+    """One streamed request (a proxied upload or download) on one of the runtime's kept-alive
+    connections, outside the API calls' `max_connections` but within `max_streams`.
 
     `abort()` closes that connection (used when the browser goes away), so a runtime that
     never answers keeps no slot of this runtime's `max_streams` once nobody waits for it."""
 
     def __init__(self, rt: Runtime):
         self.rt = rt
-        self.client = SimpleAsyncHTTPClient(
-            force_instance=True,
-            max_clients=1,
-            max_body_size=sys.maxsize,
-            resolver=rt.resolver,
-        )
-        self.tcp = _RuntimeTCPClient(rt.resolver, rt.peer_pid)
-        # tornado's SimpleAsyncHTTPClient opens its connections through `tcp_client`.
-        self.client.tcp_client = self.tcp
+        self.streams: list = []
 
     async def fetch(self, request: HTTPRequest) -> HTTPResponse:
         try:
-            return await self.client.fetch(request, raise_error=False)
+            return await self.rt.http.fetch(
+                request, raise_error=False, on_stream=self.streams.append, bounded=False
+            )
         except asyncio.CancelledError:
             self.abort()
             raise
 
     def abort(self) -> None:
-        self.tcp.aborted = True
-        for stream in self.tcp.streams:
+        for stream in self.streams:
             stream.close()
 
     def close(self) -> None:
-        self.client.close()
         self.rt._streams.release()
 
 
@@ -352,7 +340,7 @@ class Runtime:
         self.websocket_compression = "auto"  # RuntimeRegistry.websocket_compression
         self.peer_pid: int | None = None
         self.resolver: Resolver | None = None
-        self._http: AsyncHTTPClient | None = None
+        self._http: KeepAliveHTTPClient | None = None
         self._streams = asyncio.Semaphore(max_streams)
         self.set_unix_socket(unix_socket)
         # health, refreshed by check()
@@ -413,20 +401,18 @@ class Runtime:
 
     # -- requests ---------------------------------------------------------------------
     @property
-    def http(self) -> AsyncHTTPClient:
-        """This runtime's client for API calls (bounded by `max_connections`)."""
+    def http(self) -> KeepAliveHTTPClient:
+        """This runtime's client: API calls (at most `max_connections` at once) and stream
+        slots, on connections kept alive between requests."""
         if self._http is None:
-            self._http = SimpleAsyncHTTPClient(
-                force_instance=True,
+            self._http = KeepAliveHTTPClient(
+                _RuntimeTCPClient(self.resolver, self.peer_pid),
                 max_clients=self.max_connections,
                 max_body_size=sys.maxsize,
-                resolver=self.resolver,
             )
-            if self.peer_pid is not None:
-                self._http.tcp_client = _RuntimeTCPClient(self.resolver, self.peer_pid)
         return self._http
 
-    def http_client(self) -> AsyncHTTPClient:
+    def http_client(self) -> KeepAliveHTTPClient:
         """`http`, for callers that ask for a runtime's client by this name (filesync)."""
         return self.http
 
