@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections import defaultdict
 from urllib.parse import quote
 
@@ -48,6 +49,19 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
         config=True,
         help="Seconds to wait for a runtime when listing kernels; an "
         "unreachable runtime's kernels keep their last known state.",
+    )
+
+    model_max_age = Float(
+        1.0,
+        config=True,
+        help="Seconds a remote kernel's model is reused before a kernel or session lookup asks "
+        "its runtime again (a start, restart or listing refreshes it too).",
+    )
+    start_check_max_age = Float(
+        30.0,
+        config=True,
+        help="Seconds a runtime's last good health check stands in for a new one before a "
+        "kernel start (a start that cannot reach the runtime marks it down at once).",
     )
 
     file_sync = Instance(FileSync)
@@ -209,7 +223,11 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
         rt = self.registry.get(runtime)
         if rt is None:
             raise web.HTTPError(404, f"No such runtime: {runtime!r}", reason="no_such_runtime")
-        await self.registry.check(rt)
+        # A runtime that was healthy and had this spec a moment ago is not asked again: the
+        # start's own POST tells if it went down since (one link round trip less per start).
+        recent = time.monotonic() - rt.ok_at < self.start_check_max_age
+        if not (rt.healthy and recent and spec in rt.specs):
+            await self.registry.check(rt)
         if not rt.healthy:
             raise web.HTTPError(
                 503,
@@ -295,9 +313,15 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
         await self.reattach()
         km = self.remote_kernel(kernel_id)
         if km is not None:
-            await km.refresh(self.model_timeout)
-            self._drop_if_gone(km)
+            await self._refresh_one(km)
         return super().kernel_model(kernel_id)  # stock model; 404 when gone
+
+    async def _refresh_one(self, km: RemoteKernelManager) -> None:
+        """The kernel's model from its runtime, unless it came less than `model_max_age` ago
+        (a session lookup asks for the same kernel several times per request)."""
+        if time.monotonic() - km.refreshed_at >= self.model_max_age:
+            await km.refresh(self.model_timeout)
+        self._drop_if_gone(km)
 
     async def list_kernels(self):
         await self.reattach()
@@ -316,8 +340,7 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
         km = self.remote_kernel(kernel_id)
         if km is None:
             return kernel_id not in self
-        await km.refresh(self.model_timeout)
-        self._drop_if_gone(km)
+        await self._refresh_one(km)
         return km.gone
 
     async def cull_kernels(self):

@@ -27,7 +27,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 from traitlets import Any, Dict, Instance, Unicode
 
-from .runtime import Runtime
+from .runtime import BadAnswer, Runtime
 
 
 def now_iso() -> str:
@@ -161,6 +161,11 @@ class RemoteKernelManager(ServerKernelManager):
         try:
             return await self.rt.fetch(self.http, path, method, body=body, timeout=timeout)
         except OSError as e:  # unreachable, or (BadAnswer) a malformed answer
+            # Not reachable: down until a health check says otherwise (a start skips the
+            # check when the last one is recent). A malformed answer is marked by api(), a
+            # timeout may be a slow kernel start.
+            if not isinstance(e, (BadAnswer, TimeoutError)) and "Timeout" not in str(e):
+                self.rt.mark_unhealthy(f"unreachable: {e}")
             raise web.HTTPError(503, f"runtime {self.rt.name!r} is unreachable: {e}") from None
 
     async def refresh(self, timeout: float) -> dict | None:

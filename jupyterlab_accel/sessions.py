@@ -47,6 +47,15 @@ class AccelSessionManager(SessionManager):
                 await ensure_async(self.kernel_manager.shutdown_kernel(kernel_id, now=True))
             raise web.HTTPError(507, f"could not save the session: {e}") from None
 
+    async def list_sessions(self):
+        """One GET /api/kernels per runtime first: each session's check then reads that fresh
+        model instead of asking its runtime kernel by kernel."""
+        km = self.kernel_manager
+        if isinstance(km, AccelMappingKernelManager):
+            await km.reattach()
+            await km.refresh_remote()
+        return await super().list_sessions()
+
     async def kernel_culled(self, kernel_id: str) -> bool:
         km = self.kernel_manager
         if isinstance(km, AccelMappingKernelManager):  # asks the runtime of a remote kernel

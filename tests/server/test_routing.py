@@ -10,6 +10,7 @@ import websocket
 
 from tests.server.conftest import get_json, is_descendant, start_session
 from tests.support.kernel_ws import KernelClient
+from tests.support.waiting import wait_for
 
 PID = "import os; os.getpid()"
 
@@ -54,8 +55,12 @@ def test_session_moves_between_runtimes_with_patch(env3):
     with KernelClient(server.url, kid_b, server.token, protocol="v1") as kc:
         pid_b = int(kc.eval(PID))
     assert is_descendant(pid_b, b.pid), "after PATCH the next cell runs under runtime b"
-    # the old kernel was shut down on a
-    assert kid_a not in [k["id"] for k in a.api("GET", "/api/kernels").json()]
+    # the old kernel is shut down on a, off the PATCH's path
+    wait_for(
+        lambda: kid_a not in [k["id"] for k in a.api("GET", "/api/kernels").json()],
+        10,
+        "the replaced kernel stops on runtime a",
+    )
     psutil.wait_procs([psutil.Process(pid_a)], timeout=10) if psutil.pid_exists(pid_a) else None
     assert not psutil.pid_exists(pid_a) or psutil.Process(pid_a).status() == psutil.STATUS_ZOMBIE
 
@@ -65,7 +70,11 @@ def test_session_moves_between_runtimes_with_patch(env3):
     kid_local = r.json()["kernel"]["id"]
     with KernelClient(server.url, kid_local, server.token) as kc:
         assert is_descendant(int(kc.eval(PID)), server.pid)
-    assert kid_b not in [k["id"] for k in b.api("GET", "/api/kernels").json()]
+    wait_for(
+        lambda: kid_b not in [k["id"] for k in b.api("GET", "/api/kernels").json()],
+        10,
+        "the replaced kernel stops on runtime b",
+    )
     assert server.api("DELETE", f"/api/sessions/{s['id']}").status_code == 204
 
 
