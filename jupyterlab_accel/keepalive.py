@@ -5,6 +5,9 @@ TCP (and TLS) handshake: one extra link round trip per API call and per upload c
 client speaks tornado's own HTTP1Connection over connections it keeps idle for a while, and
 takes the same HTTPRequest and returns the same HTTPResponse, so callers did not change.
 
+Websockets to the runtime (kernel channels, metrics) start on an idle kept-alive connection
+when one is at hand: the Upgrade is the only round trip.
+
 What it does not do: redirects (runtimes' APIs do not redirect; a 3xx is returned as is),
 HTTP/2, pipelining (one request at a time per connection)."""
 
@@ -13,17 +16,18 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from io import BytesIO
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from tornado import httputil, version
 from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
-from tornado.httpclient import HTTPRequest, HTTPResponse
+from tornado.httpclient import HTTPRequest, HTTPResponse, _RequestProxy
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 from tornado.tcpclient import TCPClient
+from tornado.websocket import WebSocketClientConnection
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _Key = tuple[str, str, int]
@@ -156,8 +160,7 @@ class KeepAliveHTTPClient:
     async def _fetch(self, request: HTTPRequest, on_stream) -> HTTPResponse:
         parts = urlsplit(request.url)
         scheme = "https" if parts.scheme in ("https", "wss") else "http"
-        host = parts.hostname or ""
-        key = (scheme, host, parts.port or (443 if scheme == "https" else 80))
+        key = _key(scheme, parts.hostname or "", parts.port)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         start = time.monotonic()
         total = float(request.request_timeout or 0) or None
@@ -261,6 +264,50 @@ class KeepAliveHTTPClient:
         self._idle.clear()
         for stream in list(self._busy):
             stream.close()
+
+
+def _key(scheme: str, host: str, port: int | None) -> _Key:
+    return (scheme, host.lower(), port or (443 if scheme == "https" else 80))
+
+
+class _IdleFirst:
+    """A websocket's TCP client: an idle kept-alive connection of the pool when there is one
+    (the Upgrade then costs no TCP/TLS handshake), else a new one through the pool's own
+    TCP client (the peer check of a Unix socket included)."""
+
+    def __init__(self, pool: KeepAliveHTTPClient):
+        self.pool = pool
+
+    async def connect(self, host, port, af=None, ssl_options=None, **kw) -> IOStream:
+        stream = self.pool._take_idle(_key("https" if ssl_options else "http", host, port))
+        if stream is not None:
+            return stream
+        kw = {k: v for k, v in kw.items() if k in ("max_buffer_size", "timeout")}
+        stream = await self.pool.tcp_client.connect(host, port, ssl_options=ssl_options, **kw)
+        self.pool.opened += 1
+        return stream
+
+    def close(self) -> None:
+        """Called by the websocket when it closes: the pool's TCP client stays open."""
+
+
+class _PooledWebSocket(WebSocketClientConnection):
+    def __init__(self, request: HTTPRequest, pool: KeepAliveHTTPClient, **kw):
+        super().__init__(request, **kw)
+        # tornado's constructor only schedules the connection's run(), which connects through
+        # `self.tcp_client` on the loop's next turn: replacing it here is in time.
+        self.tcp_client = _IdleFirst(pool)  # type: ignore[assignment]
+
+
+def websocket_connect(
+    pool: KeepAliveHTTPClient, request: HTTPRequest, **kw
+) -> Awaitable[WebSocketClientConnection]:
+    """tornado's websocket_connect, over an idle connection of `pool` when it has one. The
+    request gets tornado's defaults as tornado's own websocket_connect gives them (its
+    `_RequestProxy`: tests/server/test_keepalive.py catches a change of it)."""
+    request.headers = httputil.HTTPHeaders(request.headers)
+    proxied = cast(HTTPRequest, _RequestProxy(request, HTTPRequest._DEFAULTS))
+    return _PooledWebSocket(proxied, pool, **kw).connect_future
 
 
 def _keeps_alive(start: httputil.ResponseStartLine, headers: httputil.HTTPHeaders) -> bool:

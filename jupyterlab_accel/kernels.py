@@ -14,6 +14,8 @@ Remote kernels outlive this server on purpose: their runtime culls them when idl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
 import re
 import time
@@ -32,6 +34,7 @@ from .runtimes import RuntimeRegistry
 from .state import AccelState
 
 MAP_FILE = "kernels.json"
+_KNOWN_MODELS: contextvars.ContextVar[bool] = contextvars.ContextVar("known_models", default=False)
 # The shape jupyter_server's kernel URLs accept (services/kernels/handlers.py).
 KERNEL_ID_RE = re.compile(r"\w+-\w+-\w+-\w+-\w+")
 
@@ -318,10 +321,23 @@ class AccelMappingKernelManager(AsyncMappingKernelManager):
 
     async def _refresh_one(self, km: RemoteKernelManager) -> None:
         """The kernel's model from its runtime, unless it came less than `model_max_age` ago
-        (a session lookup asks for the same kernel several times per request)."""
-        if time.monotonic() - km.refreshed_at >= self.model_max_age:
+        (a session lookup asks for the same kernel several times per request), or the caller
+        said the last known one will do (`known_models`)."""
+        known = _KNOWN_MODELS.get() and bool(km.model)
+        if not known and time.monotonic() - km.refreshed_at >= self.model_max_age:
             await km.refresh(self.model_timeout)
         self._drop_if_gone(km)
+
+    @contextlib.contextmanager
+    def known_models(self):
+        """Within this block (this task only), kernel and session lookups use each remote
+        kernel's last known model instead of asking its runtime: for callers that need a
+        session's path and kernel id, not the kernel's live state."""
+        token = _KNOWN_MODELS.set(True)
+        try:
+            yield
+        finally:
+            _KNOWN_MODELS.reset(token)
 
     async def list_kernels(self):
         await self.reattach()

@@ -22,9 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.netutil import Resolver
 from tornado.tcpclient import TCPClient
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.websocket import WebSocketClientConnection
 
 from .keepalive import KeepAliveHTTPClient
+from .keepalive import websocket_connect as pooled_websocket_connect
 
 # No "--" inside a name, so `accel--{runtime}--{spec}` splits back unambiguously.
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -500,10 +501,11 @@ class Runtime:
             return host != "localhost"
 
     async def websocket_connect(self, request: HTTPRequest, **kw) -> WebSocketClientConnection:
-        """tornado's websocket_connect through this runtime's resolver (Unix socket or TCP)."""
+        """tornado's websocket_connect through this runtime's resolver (Unix socket or TCP),
+        on an idle kept-alive connection when there is one."""
         if self.compresses_websockets:
             kw.setdefault("compression_options", {})
-        return await websocket_connect(request, resolver=self.resolver, **kw)
+        return await pooled_websocket_connect(self.http, request, resolver=self.resolver, **kw)
 
     def close(self) -> None:
         if self._http is not None:

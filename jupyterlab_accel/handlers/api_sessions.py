@@ -10,6 +10,7 @@ status, as POST /api/kernels already answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from jupyter_client.jsonutil import json_default
@@ -59,7 +60,9 @@ class AccelSessionHandler(SessionHandler):
             await super().patch(session_id)
             return
         sm, km = self.session_manager, self.kernel_manager
-        before = await sm.get_session(session_id=session_id)  # 404 for an unknown session
+        known = getattr(km, "known_models", None)  # the old kernel's live state is not needed
+        with known() if known is not None else contextlib.nullcontext():
+            before = await sm.get_session(session_id=session_id)  # 404 for an unknown session
         kernel_id = await sm.start_kernel_for_session(
             session_id,
             kernel_name=kernel["name"],

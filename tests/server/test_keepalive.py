@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tornado import httpserver, web
+from tornado import httpserver, web, websocket
 from tornado.httpclient import HTTPRequest
 from tornado.simple_httpclient import HTTPTimeoutError
 from tornado.tcpclient import TCPClient
 from tornado.testing import bind_unused_port
 
-from jupyterlab_accel.keepalive import KeepAliveHTTPClient
+from jupyterlab_accel.keepalive import KeepAliveHTTPClient, websocket_connect
 from jupyterlab_accel.runtime import Runtime
 
 
@@ -57,6 +57,11 @@ class Big(web.RequestHandler):
             await self.flush()
 
 
+class EchoSocket(websocket.WebSocketHandler):
+    def on_message(self, message):
+        self.write_message(message, binary=isinstance(message, bytes))
+
+
 class CountingServer(httpserver.HTTPServer):
     accepted = 0
 
@@ -75,6 +80,7 @@ def run(coro_fn, idle_timeout=3600.0):
                 ("/close", Close),
                 ("/slow", Slow),
                 ("/big", Big),
+                ("/ws", EchoSocket),
             ]
         )
         server = CountingServer(app, idle_connection_timeout=idle_timeout)
@@ -219,3 +225,23 @@ def test_runtime_api_calls_reuse_a_connection():
             rt.close()
 
     assert run(go) == 1
+
+
+def test_websocket_starts_on_an_idle_kept_alive_connection():
+    async def go(client, base):
+        await client.fetch(HTTPRequest(f"{base}/echo?n=1"))
+        ws_url = "ws" + base[4:] + "/ws"
+        first = await websocket_connect(client, HTTPRequest(ws_url))
+        await first.write_message("over the kept connection")
+        assert await first.read_message() == "over the kept connection"
+        assert (client.opened, CountingServer.accepted) == (1, 1)
+        second = await websocket_connect(client, HTTPRequest(ws_url))  # none idle: a new one
+        await second.write_message(b"\x00binary", binary=True)
+        assert await second.read_message() == b"\x00binary"
+        first.close()
+        second.close()
+        # the upgraded connections are the websockets': never handed out again
+        assert (await client.fetch(HTTPRequest(f"{base}/echo?n=2"))).code == 200
+        return client.opened, CountingServer.accepted
+
+    assert run(go) == (3, 3)

@@ -14,6 +14,7 @@ import requests
 import websocket
 
 from tests.server.conftest import get_json, start_session
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -98,12 +99,13 @@ def test_requires_auth(env3):
         assert e.status_code in (401, 403)
 
 
-def _upstream_conns(server_pid: int, port: int) -> int:
-    return sum(
-        1
+def _upstream_conns(server_pid: int, port: int) -> set:
+    """The server's established connections to the runtime at `port` (its local ports)."""
+    return {
+        c.laddr.port
         for c in psutil.Process(server_pid).net_connections("tcp")
         if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
-    )
+    }
 
 
 def test_metrics_one_upstream_for_many_tabs(env3):
@@ -122,14 +124,18 @@ def test_metrics_one_upstream_for_many_tabs(env3):
         for ws in tabs:
             sample = json.loads(ws.recv())
             assert "host" in sample, sample
-        assert _upstream_conns(server.pid, a.port) - before == 1
+        # The upstream stream may start on an idle kept-alive connection (no new one) or
+        # open one; three tabs never make more than one.
+        during = _upstream_conns(server.pid, a.port)
+        assert len(during - before) <= 1 and len(during) <= len(before) + 1, (before, during)
     finally:
         for ws in tabs:
             ws.close()
-    deadline = time.monotonic() + 5
-    while _upstream_conns(server.pid, a.port) > before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _upstream_conns(server.pid, a.port) == before, "last tab gone: upstream closed"
+    wait_for(
+        lambda: during - _upstream_conns(server.pid, a.port),
+        5,
+        "the upstream stream's connection to close after the last tab",
+    )
 
 
 def test_contents_proxy(env3):
