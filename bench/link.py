@@ -8,7 +8,8 @@ jupyter_server and the runtime, or between the client and a runtime it talks to 
 Targets, side by side, every round visiting each in turn:
 - **jupyterlab-accel full path**: client -> jupyter_server + jupyterlab_accel -> link -> our
   gateway (two runtimes a and b, each behind its own link, for Change runtime type);
-  `+ deflate` is the same with permessage-deflate on the server <-> runtime websocket.
+  `+ compression` is the same with permessage-deflate on the server <-> runtime websocket
+  and gzip on its REST answers (`websocket_compression` and `http_compression` on).
 - **stock --gateway-url**: client -> stock jupyter_server --gateway-url -> link -> stock KG.
 - **stock KG direct**: client -> link -> stock Kernel Gateway.
 - Files (upload, listing) have no remote side on the two stock gateway paths (contents stay on
@@ -314,8 +315,11 @@ class Rig:
         if args.compression_setting:
             variants = [
                 (
-                    " + deflate" if mode == "on" else "",
-                    (f"--RuntimeRegistry.websocket_compression={mode}",),
+                    " + compression" if mode == "on" else "",
+                    (
+                        f"--RuntimeRegistry.websocket_compression={mode}",
+                        f"--RuntimeRegistry.http_compression={mode}",
+                    ),
                 )
                 for mode in ("off", "on")
                 if mode in args.compression
@@ -331,8 +335,7 @@ class Rig:
                 "accel--b--python3",
                 [a.link, b.link],
             )
-            if not suffix:  # Files use REST, not the websocket: once is enough
-                t.files = (srv, "/accel/runtimes/a/contents")
+            t.files = (srv, "/accel/runtimes/a/contents")
             self.targets.append(t)
         kg = self.hop(start_stock_kg(tmp / "kg", data), first, "kg")
         jsg = self.keep(
@@ -473,7 +476,7 @@ def main(argv=None):
     ap.add_argument(
         "--compression",
         default="off,on",
-        help="full path variants: off, on or both (permessage-deflate server <-> runtime)",
+        help="full path variants: off, on or both (permessage-deflate and gzip, server <-> runtime)",
     )
     ap.add_argument("--quick", action="store_true", help="CI-sized: far, 1 round, small sizes")
     ap.add_argument("--json", help="write samples and rows here")

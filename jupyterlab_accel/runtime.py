@@ -339,6 +339,7 @@ class Runtime:
         self.max_connections, self.max_streams = max_connections, max_streams
         self.unix_socket = unix_socket
         self.websocket_compression = "auto"  # RuntimeRegistry.websocket_compression
+        self.http_compression = "auto"  # RuntimeRegistry.http_compression
         self.peer_pid: int | None = None
         self.resolver: Resolver | None = None
         self._http: KeepAliveHTTPClient | None = None
@@ -434,6 +435,8 @@ class Runtime:
         headers = dict(kw.pop("headers", None) or {})
         headers.update(self.headers())
         base = self.ws_url if ws else self.url
+        if not ws:  # gzip where it pays; the client decodes unless the caller passes it on
+            kw.setdefault("decompress_response", self.compresses_http)
         return HTTPRequest(
             base + path,
             method=method,
@@ -487,11 +490,8 @@ class Runtime:
         return StreamSlot(self)
 
     @property
-    def compresses_websockets(self) -> bool:
-        """Offer permessage-deflate: "on", or "auto" for a runtime across a network (not on
-        loopback, not through a Unix socket). The gateway decides whether to accept."""
-        if self.websocket_compression != "auto":
-            return self.websocket_compression == "on"
+    def across_network(self) -> bool:
+        """Not on loopback, not through a Unix socket: where compression can pay."""
         if self.unix_socket:
             return False
         host = urlsplit(self.url).hostname or ""
@@ -499,6 +499,21 @@ class Runtime:
             return not ipaddress.ip_address(host).is_loopback
         except ValueError:
             return host != "localhost"
+
+    @property
+    def compresses_websockets(self) -> bool:
+        """Offer permessage-deflate: "on", or "auto" for a runtime across a network. The
+        gateway decides whether to accept."""
+        if self.websocket_compression != "auto":
+            return self.websocket_compression == "on"
+        return self.across_network
+
+    @property
+    def compresses_http(self) -> bool:
+        """Ask for gzip-encoded answers: "on", or "auto" for a runtime across a network."""
+        if self.http_compression != "auto":
+            return self.http_compression == "on"
+        return self.across_network
 
     async def websocket_connect(self, request: HTTPRequest, **kw) -> WebSocketClientConnection:
         """tornado's websocket_connect through this runtime's resolver (Unix socket or TCP),

@@ -107,6 +107,14 @@ class RuntimeRegistry(LoggingConfigurable):
         "the link's bandwidth at 50 Mbit/s, about 3 ms of gateway CPU per MB; "
         "docs/benchmarks.md). The gateway accepts or not.",
     )
+    http_compression = Enum(
+        ["off", "on", "auto"],
+        "auto",
+        config=True,
+        help="Ask runtimes for gzip-encoded REST answers (Files listings and downloads, file "
+        "sync manifests), passed to the browser still compressed: 'auto' as for websockets, only "
+        "for runtimes across a network. The gateway compresses JSON and text at level 1.",
+    )
 
     embedded = Instance(EmbeddedGateway)
 
@@ -174,6 +182,7 @@ class RuntimeRegistry(LoggingConfigurable):
         if rt.name in self._runtimes:
             raise RuntimeError_(f"runtime {rt.name!r} already exists")
         rt.websocket_compression = self.websocket_compression
+        rt.http_compression = self.http_compression
         self._runtimes[rt.name] = rt
 
     def url_allowed(self, url: str) -> bool:

@@ -153,6 +153,10 @@ class FilesProxyHandler(AccelHandler):
             for key in _PASS_DOWN:
                 if key in status["headers"]:
                     self.set_header(key, status["headers"][key])
+            if gzip and "Content-Encoding" in status["headers"]:
+                self.set_header("Content-Encoding", status["headers"]["Content-Encoding"])
+            if gzip:
+                self.set_header("Vary", "Accept-Encoding")
 
         def on_chunk(chunk: bytes):
             start_response()
@@ -167,6 +171,11 @@ class FilesProxyHandler(AccelHandler):
             if method in ("PUT", "POST", "PATCH")
             else {}
         )
+        # gzip from a runtime across the network goes to the browser as it came (no decoding
+        # here), when the browser takes gzip; else the runtime is not asked for it.
+        gzip = self.rt.compresses_http and "gzip" in self.request.headers.get("Accept-Encoding", "")
+        if gzip:
+            headers["Accept-Encoding"] = "gzip"
         kw = {"body_producer": body_producer} if body_producer else {}
         if method in ("PUT", "POST", "PATCH") and not body_producer:
             kw["body"] = b""

@@ -35,7 +35,9 @@ def far(tmp_path_factory):
     runtimes = [{"name": "far", "url": link.url, "token": gw.token}]
     server = server_with(tmp / "server", runtimes)  # loopback URL: 'auto' does not compress
     deflate = server_with(
-        tmp / "deflate", runtimes, extra={"RuntimeRegistry": {"websocket_compression": "on"}}
+        tmp / "deflate",
+        runtimes,
+        extra={"RuntimeRegistry": {"websocket_compression": "on", "http_compression": "on"}},
     )
     try:
         yield {"gw": gw, "link": link, "server": server, "deflate": deflate}
@@ -72,6 +74,34 @@ def test_output_compressed_on_the_link_when_on(far):
     wire = link.stats()["down_bytes"]
     print(f"far link, deflate on: 4.75 MB of text as {wire / 1e6:.2f} MB on the link, {dt:.2f}s")
     assert wire < 1_500_000, wire  # permessage-deflate was negotiated and used
+
+
+def test_files_answers_gzipped_on_the_link_when_on(far):
+    server, link, gw = far["deflate"], far["link"], far["gw"]
+    folder = gw.root / "many-far"
+    folder.mkdir(exist_ok=True)
+    for i in range(400):
+        (folder / f"run-{i:04d}-metrics.csv").write_text("step,loss\n")
+    log = "".join(f"{i:09d} epoch=1 loss=0.25 lr=3e-4\n" for i in range(60_000))
+    (gw.root / "train-far.txt").write_text(log)
+    base = "/accel/runtimes/far"
+    link.reset()
+    listing = server.api("GET", f"{base}/contents/many-far?content=1", timeout=60)
+    assert listing.status_code == 200, listing.text
+    assert len(listing.json()["content"]) == 400
+    assert listing.headers.get("Content-Encoding") == "gzip"  # passed on, not decoded here
+    listed_wire = link.stats()["down_bytes"]
+    link.reset()
+    download = server.api("GET", f"{base}/files/train-far.txt", timeout=60)
+    assert download.status_code == 200 and download.text == log  # requests decoded it
+    wire = link.stats()["down_bytes"]
+    print(
+        f"far link, gzip on: {len(listing.content)} B listing as {listed_wire} B, "
+        f"{len(log) / 1e6:.2f} MB log as {wire / 1e6:.2f} MB on the link"
+    )
+    assert wire < len(log) / 3, wire
+    plain = far["server"].api("GET", f"{base}/files/train-far.txt", timeout=60)
+    assert plain.text == log and "Content-Encoding" not in plain.headers  # 'auto': loopback
 
 
 def test_files_upload_over_far_link(far):
