@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .journal import load_part
 from .limits import utcnow
 
 
@@ -30,7 +31,7 @@ def activity_listener(kernel_manager, kernel) -> Callable:
             kernel_manager.last_kernel_activity = kernel.last_activity = utcnow()
         if msg_type == "status":
             try:
-                state = unpack(entry.parts[3]).get("execution_state")
+                state = load_part(unpack, entry.parts[3]).get("execution_state")
             except Exception:  # noqa: BLE001 - a malformed status is not a state change
                 return
             if tracked(parent_type):

@@ -33,12 +33,32 @@ from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
 MiB = 1024 * 1024
+# Content and buffer frames this big are kept as views of the ZMQ frames they arrived in (no
+# copy); smaller ones, and every header, become bytes.
+ZERO_COPY_BYTES = 64 * 1024
+
+
+def keep_part(part, index: int):
+    """One message frame as the journal keeps it: bytes, or for a large content/buffer frame
+    (index >= 3) a memoryview of the received frame (zmq.Frame, memoryview, bytearray)."""
+    if isinstance(part, bytes):
+        return part
+    view = memoryview(part)
+    if index >= 3 and view.nbytes >= ZERO_COPY_BYTES and view.format == "B" and view.ndim == 1:
+        return view
+    return view.tobytes()
+
+
+def load_part(unpack, part):
+    """`unpack` of a kept frame (JSON loaders take bytes, not memoryviews)."""
+    return unpack(part if isinstance(part, bytes) else bytes(part))
 
 
 @dataclass
 class Entry:
     seq: int
-    parts: list  # [header, parent_header, metadata, content, *buffers], packed bytes
+    parts: list  # [header, parent_header, metadata, content, *buffers]: bytes, or memoryviews
+    # of large content/buffer frames (keep_part); read content with load_part
     header: dict
     parent: dict
     size: int
@@ -132,10 +152,11 @@ class KernelJournal:
         self.subscribed.clear()
 
         def on_recv(msg_list):
-            _, fed = session.feed_identities(msg_list)
+            _, fed = session.feed_identities(msg_list, copy=False)
             self.record(fed[1:])  # without the signature
 
-        stream.on_recv(on_recv)
+        # zmq.Frames, not bytes: a large output is kept (and sent on) without being copied
+        stream.on_recv(on_recv, copy=False)
 
     def detach(self) -> None:
         if self._stream is not None:
@@ -146,7 +167,7 @@ class KernelJournal:
     def record(self, parts: list, channel: str = "iopub", session: str | None = None) -> Entry:
         """Number and keep one message (without identities and signature); `session` is the
         websocket session key a shell/control/stdin message was addressed to."""
-        parts = [bytes(p) if not isinstance(p, bytes) else p for p in parts]
+        parts = [keep_part(p, i) for i, p in enumerate(parts)]
         header, parent = self.unpack(parts[0]), self.unpack(parts[1])
         self.seq += 1
         size = sum(len(p) for p in parts)
@@ -179,7 +200,7 @@ class KernelJournal:
                 self.executions.popitem(last=False)
         ex.last_seq = entry.seq
         if msg_type in ("execute_input", "status", "execute_result"):
-            content = self.unpack(entry.parts[3])
+            content = load_part(self.unpack, entry.parts[3])
             if msg_type == "execute_input":
                 ex.code = content.get("code", "")
                 ex.execution_count = content.get("execution_count")
@@ -306,7 +327,7 @@ class KernelJournal:
                 "header": e.header,
                 "parent_header": e.parent,
                 "metadata": self.unpack(e.parts[2]),
-                "content": self.unpack(e.parts[3]),
+                "content": load_part(self.unpack, e.parts[3]),
                 "msg_type": e.header.get("msg_type"),
                 "buffers": [base64.b64encode(b).decode() for b in e.parts[4:]],
             }

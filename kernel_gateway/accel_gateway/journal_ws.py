@@ -20,21 +20,25 @@ is in GET /api/accel/kernels/{id}/journal.
 
 Frames are written exactly as stock jupyter_server writes them: v1 frames from the raw parts,
 legacy JSON as `Session.deserialize` builds them (header, msg_id, msg_type, parent_header,
-metadata, content, buffers, channel; dates through extract_dates and json_default).
+metadata, content, buffers, channel; dates through extract_dates and json_default). A v1 frame
+goes out as pieces (websocket header + offsets, then the parts): a large output reaches the
+socket straight from the ZMQ frame it arrived in, never joined or copied (write_frame).
 """
 
 from __future__ import annotations
 
 import json
+import struct
 import time
 from typing import TYPE_CHECKING
 
+import zmq
 from jupyter_client.jsonutil import extract_dates, json_default
-from jupyter_server.services.kernels.connection.base import (
-    serialize_binary_message,
-    serialize_msg_to_ws_v1,
-)
-from tornado.websocket import WebSocketClosedError
+from jupyter_server.services.kernels.connection.base import serialize_binary_message
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketProtocol13
+
+from .journal import load_part
 
 if TYPE_CHECKING:  # the mixin's host class, for the type checker only
     from jupyter_server.services.kernels.connection.channels import (
@@ -46,31 +50,88 @@ else:
 V1 = "v1.kernel.websocket.jupyter.org"
 MAX_CURSORS = 256  # remembered session cursors per kernel
 REPLY_CHANNELS = ("shell", "control", "stdin")
+SEPARATE_BYTES = 16 * 1024  # pieces this big are handed to the socket as they are, not joined
 
 
 def legacy_message(parts: list, channel: str, unpack) -> dict:
     """The dict stock jupyter_server sends as a legacy JSON frame (Session.deserialize)."""
-    header = unpack(parts[0])
+    header = load_part(unpack, parts[0])
     return {
         "header": extract_dates(header),
         "msg_id": header["msg_id"],
         "msg_type": header["msg_type"],
-        "parent_header": extract_dates(unpack(parts[1])),
-        "metadata": unpack(parts[2]),
-        "content": unpack(parts[3]),
+        "parent_header": extract_dates(load_part(unpack, parts[1])),
+        "metadata": load_part(unpack, parts[2]),
+        "content": load_part(unpack, parts[3]),
         "buffers": [memoryview(b) for b in parts[4:]],
         "channel": channel,
     }
 
 
+def v1_pieces(parts: list, channel: str) -> list:
+    """A v1.kernel.websocket.jupyter.org frame as pieces: b"".join(v1_pieces(parts, channel))
+    is serialize_msg_to_ws_v1(parts, channel) (offset count, offsets, channel, parts)."""
+    name = channel.encode("utf-8")
+    offsets = [8 * (len(parts) + 3), 8 * (len(parts) + 3) + len(name)]
+    for p in parts:
+        offsets.append(offsets[-1] + len(p))
+    return [struct.pack(f"<{len(offsets) + 1}Q", len(offsets), *offsets) + name, *parts]
+
+
 def ws_frame(parts: list, channel: str, subprotocol: str | None, unpack):
-    """(frame, binary) for one message in the negotiated protocol."""
+    """(frame, binary) for one message in the negotiated protocol; a v1 frame as a list of
+    pieces (write_frame sends them as one websocket message)."""
     if subprotocol == V1:
-        return serialize_msg_to_ws_v1(parts, channel), True
+        return v1_pieces(parts, channel), True
     msg = legacy_message(parts, channel, unpack)
     if msg["buffers"]:
         return serialize_binary_message(msg), True
     return json.dumps(msg, default=json_default), False
+
+
+def ws_header(length: int, binary: bool) -> bytes:
+    """An unmasked, final, uncompressed websocket data frame header (RFC 6455 5.2)."""
+    first = 0x82 if binary else 0x81
+    if length < 126:
+        return struct.pack("!BB", first, length)
+    if length <= 0xFFFF:
+        return struct.pack("!BBH", first, 126, length)
+    return struct.pack("!BBQ", first, 127, length)
+
+
+def write_frame(handler, pieces: list, binary: bool = True):
+    """handler.write_message(b"".join(pieces), binary) without the join: on a plain tornado
+    websocket (no compression, not masking) the pieces go to the stream one by one, large
+    ones as views, so the payload is never copied in Python. Returns the stream's Future for
+    the last piece; raises WebSocketClosedError like write_message."""
+    proto = getattr(handler, "ws_connection", None)
+    if (
+        type(proto) is not WebSocketProtocol13
+        or proto._compressor is not None
+        or proto.mask_outgoing
+    ):
+        return handler.write_message(b"".join(pieces), binary=binary)
+    if proto.is_closing():
+        raise WebSocketClosedError()
+    length = sum(len(p) for p in pieces)
+    head = ws_header(length, binary)
+    proto._message_bytes_out += length
+    proto._wire_bytes_out += len(head) + length
+    stream, small, done = proto.stream, [head], None
+    try:
+        for p in pieces:
+            if len(p) < SEPARATE_BYTES:
+                small.append(p)
+                continue
+            if small:
+                stream.write(b"".join(small))
+                small = []
+            done = stream.write(p)
+        if small:
+            done = stream.write(b"".join(small))
+    except StreamClosedError:
+        raise WebSocketClosedError() from None
+    return done
 
 
 class JournalReplayMixin(_Host):
@@ -113,7 +174,22 @@ class JournalReplayMixin(_Host):
                 self._send_entry(entry, force=True)
         journal.listeners.append(self._send_entry)
         journal.active[self.session_key] = self
+        if hasattr(connected, "add_done_callback"):
+            connected.add_done_callback(self._mute_iopub)
         return connected
+
+    def _mute_iopub(self, _=None) -> None:
+        """Unsubscribe this connection's own iopub socket once the nudge (which needs it) is
+        done: the journal's subscription delivers iopub, so this one would only receive (and
+        copy) every output a second time, and make the kernel send it twice."""
+        stream = self.channels.get("iopub")
+        socket = getattr(stream, "socket", None)
+        if stream is None or socket is None or stream.closed():
+            return
+        try:
+            socket.setsockopt(zmq.UNSUBSCRIBE, b"")
+        except zmq.ZMQError:
+            pass
 
     def create_stream(self):
         """Take over this session's reply channels (parked, or of its stale websocket) so the
@@ -173,7 +249,10 @@ class JournalReplayMixin(_Host):
             frame, binary = ws_frame(
                 entry.parts, entry.channel, self.subprotocol, self.session.unpack
             )
-            self.write_message(frame, binary=binary)
+            if isinstance(frame, list):
+                write_frame(self.websocket_handler, frame, binary)
+            else:
+                self.write_message(frame, binary=binary)
         except WebSocketClosedError:
             return  # disconnect() keeps the cursor at the last message sent
         self._sent_seq = max(self._sent_seq, entry.seq)
