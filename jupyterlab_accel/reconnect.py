@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import uuid
 from collections import deque
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from datetime import datetime, timezone
 from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
 
 V1 = "v1.kernel.websocket.jupyter.org"
-_JSON_MSG_ID = re.compile(rb'"msg_id"\s*:\s*"([^"]*)"')
+_JSON_MSG_ID_TEXT = re.compile(r'"msg_id"\s*:\s*"([^"]*)"')
 
 
 def backoff(attempt: int, first: float, most: float) -> float:
@@ -29,18 +30,25 @@ def backoff(attempt: int, first: float, most: float) -> float:
 
 
 def frame_msg_id(frame) -> str | None:
-    """The header msg_id of a kernel websocket frame, without decoding the whole message."""
+    """The header msg_id of a kernel websocket frame, reading only the header: a v1 frame
+    (bytes-like: offsets, then channel, header, parent, ...) has its header's few hundred bytes
+    parsed; a legacy JSON text frame (str) is searched in its first 4096 characters, where
+    jupyter_server writes the header. None for anything else (truncated, garbage); never
+    raises."""
     try:
-        if isinstance(frame, bytes):  # v1: offsets, then channel, header, parent, ...
-            n = int.from_bytes(frame[:8], "little")
-            if n < 3:
-                return None
-            start = int.from_bytes(frame[16:24], "little")
-            end = int.from_bytes(frame[24:32], "little")
-            return json.loads(frame[start:end]).get("msg_id")
-        m = _JSON_MSG_ID.search(frame.encode() if isinstance(frame, str) else frame, 0, 4096)
-        return m.group(1).decode() if m else None
-    except (ValueError, AttributeError, UnicodeDecodeError):
+        if isinstance(frame, str):
+            m = _JSON_MSG_ID_TEXT.search(frame, 0, 4096)
+            return m.group(1) if m else None
+        view = memoryview(frame)
+        if view.nbytes < 32 or view.format != "B" or view.ndim != 1:
+            return None
+        n, _, start, end = struct.unpack_from("<4Q", view)
+        if n < 3 or not 8 * (n + 1) <= start <= end <= view.nbytes:
+            return None
+        header = json.loads(view[start:end].tobytes())
+        msg_id = header.get("msg_id") if isinstance(header, dict) else None
+        return msg_id if isinstance(msg_id, str) else None
+    except (ValueError, TypeError, struct.error, RecursionError):
         return None
 
 

@@ -10,8 +10,10 @@ The relay opens the upstream leg before answering the client's handshake, offeri
 subprotocols the client offered, then gives the client whatever the runtime chose. Both legs
 therefore always speak the same protocol (v1.kernel.websocket.jupyter.org where the runtime
 speaks it, the legacy JSON protocol otherwise), and frames pass through untouched: no
-decoding, no re-encoding. Upstream has no message size cap; reads wait for the client's
-writes to drain, so memory stays flat however much output flows.
+decoding, no re-encoding. A large binary frame is read from the runtime's socket straight into
+one buffer (tornado's read_into, not its read buffer) and written to the client's socket from
+that buffer, so its payload is never copied in Python. Upstream has no message size cap; reads
+wait for the client's writes to drain, so memory stays flat however much output flows.
 
 When the upstream leg drops while the client stays, the relay reconnects with back-off under
 the same session id and tells the client with accel_notice messages (reconnecting,
@@ -25,6 +27,7 @@ the same way."""
 from __future__ import annotations
 
 import asyncio
+import struct
 import sys
 import weakref
 from collections import deque
@@ -33,7 +36,12 @@ from jupyter_server.services.kernels.connection.base import BaseKernelWebsocketC
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from tornado.websocket import WebSocketClientConnection, WebSocketClosedError
+from tornado.iostream import StreamClosedError
+from tornado.websocket import (
+    WebSocketClientConnection,
+    WebSocketClosedError,
+    WebSocketProtocol13,
+)
 from traitlets import Float, Int
 
 from . import reconnect
@@ -42,6 +50,118 @@ from .remote_kernel import RemoteKernelManager
 # The close code of a websocket that ended on purpose (RFC 6455 "normal closure"): our gateway
 # closes a kernel's websockets with it when the kernel ends.
 NORMAL_CLOSURE = 1000
+READ_INTO_BYTES = 64 * 1024  # upstream payloads this big are read into a buffer of their own
+
+
+SPARE_BUFFERS = 4  # reused read buffers kept per upstream leg...
+SPARE_MAX_BYTES = 4 * 1024 * 1024  # ...each at most this big (a larger frame gets its own)
+
+
+class _UpstreamProtocol(WebSocketProtocol13):
+    """The runtime leg's websocket protocol, reading a large payload with `read_into` (one
+    buffer, filled from the socket) instead of through the stream's read buffer, which copies
+    it twice (into the buffer, out as bytes). A large binary message then arrives as a
+    memoryview of that buffer; the pump hands the buffer back (recycle) once the client's
+    socket has taken it, so the next frame reuses its memory (a fresh 1 MB bytearray costs
+    its zeroing and page faults). Text, compressed and fragmented messages are as tornado
+    makes them."""
+
+    _spare: list[bytearray] | None = None
+    _last_read = 0  # size of the previous (small) read: 4 right before a payload is its mask
+
+    async def _read_bytes(self, n: int) -> bytes:
+        # A large payload is read right after its length (2 or 8 bytes) or, in a masked frame
+        # (no server masks, but tornado accepts it), its mask: that one tornado unmasks with
+        # a function that takes bytes only.
+        masked, self._last_read = self._last_read == 4, n
+        if n < READ_INTO_BYTES or masked:
+            return await super()._read_bytes(n)
+        buf = self._buffer(n)
+        view = memoryview(buf)[:n]
+        await self.stream.read_into(view)  # type: ignore[arg-type]  # any writable buffer
+        self._wire_bytes_in += n
+        return view  # type: ignore[return-value]  # bytes-like: tornado slices, joins, decodes
+
+    def _buffer(self, n: int) -> bytearray:
+        spare = self._spare
+        if spare:
+            fits = [b for b in spare if len(b) >= n]
+            if fits:
+                buf = min(fits, key=len)
+                spare.remove(buf)
+                return buf
+        return bytearray(-(-n // READ_INTO_BYTES) * READ_INTO_BYTES)  # rounded up: reusable
+
+    def recycle(self, frame) -> None:
+        """Take back the buffer under a frame this protocol delivered, once nothing uses it."""
+        if not isinstance(frame, memoryview) or not isinstance(frame.obj, bytearray):
+            return
+        buf = frame.obj
+        frame.release()
+        if len(buf) > SPARE_MAX_BYTES:
+            return
+        if self._spare is None:
+            self._spare = []
+        if len(self._spare) < SPARE_BUFFERS and all(b is not buf for b in self._spare):
+            self._spare.append(buf)
+
+    def _handle_message(self, opcode: int, data: bytes):
+        if isinstance(data, memoryview) and (opcode != 0x2 or self._frame_compressed):
+            data = data.tobytes()  # text is decoded, compressed data inflated: as tornado
+        return super()._handle_message(opcode, data)
+
+
+def read_large_frames_into_buffers(conn) -> None:
+    """Switch a tornado websocket client connection to _UpstreamProtocol (its frame loop
+    picks it up from the next read); anything but tornado's own protocol is left alone."""
+    proto = getattr(conn, "protocol", None)
+    if type(proto) is WebSocketProtocol13:
+        proto.__class__ = _UpstreamProtocol
+
+
+def recycle_frame(conn, frame) -> None:
+    """Give a delivered frame's buffer back to the leg that read it (see _UpstreamProtocol)."""
+    proto = getattr(conn, "protocol", None)
+    if isinstance(proto, _UpstreamProtocol):
+        proto.recycle(frame)
+
+
+def _ws_header(length: int, binary: bool) -> bytes:
+    """An unmasked, final, uncompressed websocket data frame header (RFC 6455 5.2)."""
+    first = 0x82 if binary else 0x81
+    if length < 126:
+        return struct.pack("!BB", first, length)
+    if length <= 0xFFFF:
+        return struct.pack("!BBH", first, 126, length)
+    return struct.pack("!BBQ", first, 127, length)
+
+
+async def write_frame(handler, frame) -> None:
+    """`await handler.write_message(frame, binary=not a str)` without copying a large binary
+    payload: on a plain tornado websocket (no compression, not masking) the frame header and
+    the payload go to the stream as two writes, the payload as a view. Raises
+    WebSocketClosedError like write_message."""
+    binary = not isinstance(frame, str)
+    proto = getattr(handler, "ws_connection", None)
+    if (
+        not binary
+        or len(frame) < READ_INTO_BYTES
+        or type(proto) is not WebSocketProtocol13
+        or proto._compressor is not None
+        or proto.mask_outgoing
+    ):
+        await handler.write_message(bytes(frame) if binary else frame, binary=binary)
+        return
+    if proto.is_closing():
+        raise WebSocketClosedError()
+    head = _ws_header(len(frame), binary)
+    proto._message_bytes_out += len(frame)
+    proto._wire_bytes_out += len(head) + len(frame)
+    try:
+        proto.stream.write(head)
+        await proto.stream.write(frame)
+    except StreamClosedError:
+        raise WebSocketClosedError() from None
 
 
 class LocalKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
@@ -174,6 +294,7 @@ class RemoteKernelWebsocketConnection(AccelWebsocketConnection):
             raise web.HTTPError(502, f"runtime {rk.rt.name!r} unreachable: {e}") from None
         # "" tells jupyter_server's handler to pick no subprotocol (legacy), as upstream did.
         self.kernel_ws_protocol = self._upstream.selected_subprotocol or ""
+        read_large_frames_into_buffers(self._upstream)
         self._seen = reconnect.SeenIds()
         # If the client's handshake never completes, do not leak the upstream leg.
         asyncio.get_running_loop().call_later(60, self._close_if_unused)
@@ -214,9 +335,9 @@ class RemoteKernelWebsocketConnection(AccelWebsocketConnection):
                     if self._closed or not await self._reconnect():
                         break
                     continue
-                if self._seen.is_repeat(msg):
-                    continue
-                await handler.write_message(msg, binary=isinstance(msg, bytes))
+                if not self._seen.is_repeat(msg):
+                    await write_frame(handler, msg)  # returns once the socket took it all
+                recycle_frame(self._upstream, msg)
         except (WebSocketClosedError, asyncio.CancelledError):
             return
         except Exception as e:  # noqa: BLE001 - a broken leg closes the other one
@@ -281,6 +402,7 @@ class RemoteKernelWebsocketConnection(AccelWebsocketConnection):
                     upstream.close()
                     return False
                 self._upstream = upstream
+                read_large_frames_into_buffers(upstream)
                 self._seen.deduping = True
                 queued, self._queue = self._queue, None
                 for m in queued:
@@ -332,6 +454,7 @@ class RemoteKernelWebsocketConnection(AccelWebsocketConnection):
     def handle_incoming_message(self, incoming_msg):
         if self._upstream is None or self._closed or self._ended:
             return
+        self.remote_kernel.refreshed_at = 0.0  # a request went in: its cached model is stale
         if self._queue is not None:  # reconnecting: sent once the runtime is back
             self._queue.append(incoming_msg)
             return
