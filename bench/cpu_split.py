@@ -4,7 +4,9 @@
 
 For direct ZMQ, stock Kernel Gateway and the jupyterlab-accel full path, runs `reps` x (the
 50 x 1 MB stream cell) and `reps` x 30 `1+1` round trips, and reads psutil user+system CPU time of
-each process involved (client = this process, kernel, gateway, server) before and after. With
+each process involved (client = this process, kernel, gateway, server) before and after, and
+prints the gateway's and the server's CPU per MB of stream output with the share spent in the
+OS kernel (system time: socket copies and loopback TCP, which no Python change removes). With
 --profile, py-spy records the gateway and the server during the stream cells (py-spy from PyPI).
 On a 2-core machine every extra process hop competes with kernel and client for the same cores:
 this table shows how much each hop costs.
@@ -22,13 +24,17 @@ from pathlib import Path
 
 import psutil
 
-from bench.transport import STREAM_CELL, WsKernel, ZmqKernel, start_accel_server
+from bench.transport import STREAM_BYTES, STREAM_CELL, WsKernel, ZmqKernel, start_accel_server
 from tests.support.procs import start_gateway, start_stock_gateway
 
 
 def cpu(pid: int) -> float:
     t = psutil.Process(pid).cpu_times()
     return t.user + t.system
+
+
+def system(pid: int) -> float:
+    return psutil.Process(pid).cpu_times().system
 
 
 def kernel_pid(parent_pid: int) -> int | None:
@@ -41,7 +47,14 @@ def kernel_pid(parent_pid: int) -> int | None:
     return max(kids, key=lambda p: p.create_time()).pid if kids else None
 
 
-def split(label: str, kernel, pids: dict[str, int], reps: int, profile: Path | None) -> dict:
+def split(
+    label: str,
+    kernel,
+    pids: dict[str, int],
+    reps: int,
+    profile: Path | None,
+    spy_args: tuple[str, ...] = ("-r", "200"),
+) -> dict:
     pids = {"client": os.getpid(), **pids}
     out = {"path": label}
     for phase, code, n in (("stream", STREAM_CELL, reps), ("rtt", "1+1", 30 * reps)):
@@ -61,8 +74,7 @@ def split(label: str, kernel, pids: dict[str, int], reps: int, profile: Path | N
                                 "raw",
                                 "-o",
                                 str(f),
-                                "-r",
-                                "200",
+                                *spy_args,
                             ],
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL,
@@ -70,6 +82,7 @@ def split(label: str, kernel, pids: dict[str, int], reps: int, profile: Path | N
                     )
             time.sleep(1)
         before = {k: cpu(p) for k, p in pids.items()}
+        before_sys = {k: system(p) for k, p in pids.items()}
         t0 = time.perf_counter()
         for _ in range(n):
             kernel.execute(code)
@@ -78,6 +91,7 @@ def split(label: str, kernel, pids: dict[str, int], reps: int, profile: Path | N
             s.send_signal(2)  # SIGINT: py-spy writes its file and exits
             s.wait(30)
         out[phase] = {"wall": wall, **{k: cpu(p) - before[k] for k, p in pids.items()}}
+        out[phase]["system"] = {k: system(p) - before_sys[k] for k, p in pids.items()}
     return out
 
 
@@ -87,7 +101,12 @@ def main(argv=None):
     )
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--profile", help="folder for py-spy raw profiles of gateway and server")
+    ap.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    ap.add_argument(
+        "--native", action="store_true", help="py-spy --native: C frames too (memcpy, syscalls)"
+    )
     args = ap.parse_args(argv)
+    spy_args = ("-r", str(args.rate), *(("--native",) if args.native else ()))
     profile = Path(args.profile) if args.profile else None
     if profile:
         profile.mkdir(parents=True, exist_ok=True)
@@ -112,6 +131,7 @@ def main(argv=None):
                     {"kernel": kernel_pid(kg.pid), "gateway": kg.pid},
                     args.reps,
                     profile,
+                    spy_args,
                 )
             )
             k.close()
@@ -128,6 +148,7 @@ def main(argv=None):
                     {"kernel": kernel_pid(gw.pid), "gateway": gw.pid, "server": server.pid},
                     args.reps,
                     profile,
+                    spy_args,
                 )
             )
             k.close()
@@ -146,6 +167,16 @@ def main(argv=None):
             cells = [f"{d[n]:.2f}" if n in d else "-" for n in names]
             total = sum(d[n] for n in names if n in d)
             print(f"| {r['path']} | {d['wall']:.2f} | " + " | ".join(cells) + f" | {total:.2f} |")
+    mb = args.reps * STREAM_BYTES / 1e6
+    print(f"\n| stream: ms CPU per MB (of which system) | {' | '.join(names)} |")
+    print("|---|" + "---|" * len(names))
+    for r in rows:
+        d = r["stream"]
+        cells = [
+            f"{1000 * d[n] / mb:.2f} ({1000 * d['system'][n] / mb:.2f})" if n in d else "-"
+            for n in names
+        ]
+        print(f"| {r['path']} | " + " | ".join(cells) + " |")
     return rows
 
 
