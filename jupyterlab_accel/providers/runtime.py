@@ -65,6 +65,12 @@ class ProvidedRuntime(Runtime):
         else:
             self.checked_at = 0.0  # check the gateway itself at the next listing
 
+    @property
+    def across_network(self) -> bool:
+        """Its URL is a local listener, but the provider's link behind it (SSH, a cluster's
+        network) is the network that compression is for."""
+        return True
+
     def token(self) -> str | None:
         endpoint = self.provider.endpoint
         return endpoint.token if endpoint else None
