@@ -53,8 +53,11 @@ class RssPeak:
         return {k: (self.peak[k] - self.base[k]) / 2**20 for k in self.procs}
 
 
-def chunked_upload(server: Proc, api_path: str, size: int, timeout: float = 120) -> float:
-    """PUT `size` bytes in JupyterLab's chunks to server.url + api_path; returns seconds."""
+def chunked_upload(
+    server: Proc, api_path: str, size: int, timeout: float = 120, keep: bool = False
+) -> float:
+    """PUT `size` bytes in JupyterLab's chunks to server.url + api_path; returns seconds. The
+    file's size is checked, then it is deleted unless `keep`."""
     block = os.urandom(CHUNK)
     b64 = base64.b64encode(block).decode()
     name = api_path.rsplit("/", 1)[-1]
@@ -89,7 +92,8 @@ def chunked_upload(server: Proc, api_path: str, size: int, timeout: float = 120)
     r.raise_for_status()
     if r.json().get("size") != size:
         raise RuntimeError(f"uploaded file has {r.json().get('size')} bytes, expected {size}")
-    session.delete(server.url + api_path, timeout=timeout)
+    if not keep:
+        session.delete(server.url + api_path, timeout=timeout)
     return dt
 
 
