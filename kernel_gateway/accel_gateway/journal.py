@@ -24,6 +24,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -47,6 +48,22 @@ def keep_part(part, index: int):
     if index >= 3 and view.nbytes >= ZERO_COPY_BYTES and view.format == "B" and view.ndim == 1:
         return view
     return view.tobytes()
+
+
+_TAIL_COUNT = re.compile(rb'"execution_count"\s*:\s*(null|-?(?:0|[1-9][0-9]{0,17}))\s*}\s*\Z')
+_UNKNOWN = object()
+
+
+def tail_execution_count(part):
+    """The top-level execution_count of a JSON object that ends with it (ipykernel writes an
+    execute_result's content as data, metadata, execution_count), from its last 256 bytes:
+    the key closes the object the document ends with, so it is top-level. _UNKNOWN where the
+    tail does not read so (another key order, a float): then parse the whole content."""
+    view = memoryview(part)
+    m = _TAIL_COUNT.search(view[-256:].tobytes())
+    if m is None:
+        return _UNKNOWN
+    return None if m.group(1) == b"null" else int(m.group(1))
 
 
 def load_part(unpack, part):
@@ -199,6 +216,11 @@ class KernelJournal:
             while len(self.executions) > self.max_executions:
                 self.executions.popitem(last=False)
         ex.last_seq = entry.seq
+        if msg_type == "execute_result" and len(entry.parts[3]) >= ZERO_COPY_BYTES:
+            count = tail_execution_count(entry.parts[3])  # a big output (a DataFrame's HTML)
+            if count is not _UNKNOWN:  # is not parsed for its count
+                ex.execution_count = count
+                return
         if msg_type in ("execute_input", "status", "execute_result"):
             content = load_part(self.unpack, entry.parts[3])
             if msg_type == "execute_input":

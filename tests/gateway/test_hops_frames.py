@@ -340,3 +340,34 @@ def test_journal_fed_connection_unsubscribes_its_own_iopub():
     finally:
         pub.close(0)
         sub.close(0)
+
+
+def test_execute_result_count_from_the_tail_only_where_it_is_top_level():
+    from accel_gateway.journal import _UNKNOWN, tail_execution_count
+
+    html = '<td>"execution_count": 9}</td>' * 5000  # the key inside a string: not a key
+    cases = [
+        ({"data": {"text/html": html}, "metadata": {}, "execution_count": 12}, 12),
+        ({"data": {"text/html": html}, "metadata": {}, "execution_count": None}, None),
+        ({"data": {"text/html": html}, "metadata": {}, "execution_count": -3}, -3),
+        ({"data": {"application/json": {"execution_count": 5}}}, _UNKNOWN),  # nested only
+        ({"execution_count": 4, "data": {"text/html": html}}, _UNKNOWN),  # another order
+        ({"data": {"text/html": html}, "execution_count": 2.0}, _UNKNOWN),
+        ({"data": {"text/html": html}, "execution_count": 10**20}, _UNKNOWN),
+    ]
+    for content, want in cases:
+        raw = json.dumps(content).encode()
+        for got in (tail_execution_count(raw), tail_execution_count(memoryview(bytearray(raw)))):
+            assert got is want if want is None or want is _UNKNOWN else got == want
+    assert tail_execution_count(b"") is _UNKNOWN
+    assert tail_execution_count(b'x\\"execution_count\\": 3}') is _UNKNOWN
+
+    # in the journal: big results read from the tail, others parsed, same counts either way
+    j = KernelJournal("k", max_bytes=10**8, max_executions=10, pack=pack, unpack=unpack)
+    expected = None
+    for n, content in enumerate(c for c, _ in cases):
+        msg = parts(f"r{n}", msg_type="execute_result")
+        msg[3] = pack(content)
+        j.record([bytearray(p) for p in msg])
+        expected = content.get("execution_count", expected)  # as a full parse reads it
+        assert j.executions["req"].execution_count == expected
