@@ -137,15 +137,14 @@ def _ws_header(length: int, binary: bool) -> bytes:
 
 
 async def write_frame(handler, frame) -> None:
-    """`await handler.write_message(frame, binary=not a str)` without copying a large binary
+    """`await handler.write_message(frame, binary=not a str)` without copying a large
     payload: on a plain tornado websocket (no compression, not masking) the frame header and
-    the payload go to the stream as two writes, the payload as a view. Raises
-    WebSocketClosedError like write_message."""
+    the payload (a binary frame as it is, a text frame UTF-8 encoded) go to the stream as two
+    writes, the payload as a view. Raises WebSocketClosedError like write_message."""
     binary = not isinstance(frame, str)
     proto = getattr(handler, "ws_connection", None)
     if (
-        not binary
-        or len(frame) < READ_INTO_BYTES
+        len(frame) < READ_INTO_BYTES
         or type(proto) is not WebSocketProtocol13
         or proto._compressor is not None
         or proto.mask_outgoing
@@ -154,12 +153,13 @@ async def write_frame(handler, frame) -> None:
         return
     if proto.is_closing():
         raise WebSocketClosedError()
-    head = _ws_header(len(frame), binary)
-    proto._message_bytes_out += len(frame)
-    proto._wire_bytes_out += len(head) + len(frame)
+    data = frame if binary else frame.encode("utf-8")
+    head = _ws_header(len(data), binary)
+    proto._message_bytes_out += len(data)
+    proto._wire_bytes_out += len(head) + len(data)
     try:
         proto.stream.write(head)
-        await proto.stream.write(frame)
+        await proto.stream.write(data)
     except StreamClosedError:
         raise WebSocketClosedError() from None
 

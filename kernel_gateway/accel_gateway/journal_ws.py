@@ -251,6 +251,8 @@ class JournalReplayMixin(_Host):
             )
             if isinstance(frame, list):
                 write_frame(self.websocket_handler, frame, binary)
+            elif isinstance(frame, str) and len(frame) >= SEPARATE_BYTES:
+                write_frame(self.websocket_handler, [frame.encode("utf-8")], False)
             else:
                 self.write_message(frame, binary=binary)
         except WebSocketClosedError:
