@@ -422,10 +422,14 @@ class OutputJournal(LoggingConfigurable):
     async def wait_subscribed(self, kernel_id: str, kernel) -> None:
         """Nudge the kernel (kernel_info requests, as jupyter_server does for websockets)
         until its iopub reaches the journal: then a client connecting after the kernel start
-        returned misses nothing. `kernel` is the kernel's KernelManager."""
+        returned misses nothing. `kernel` is the kernel's KernelManager. Waits for a message
+        sent after this call: after a restart on the same ports the journal keeps its socket,
+        which reconnects to the new kernel only some time later, and the event is still set
+        from before."""
         j = self.journals.get(kernel_id)
         if j is None:
             return
+        j.subscribed.clear()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.subscribe_timeout
         shell = kernel.connect_shell()

@@ -177,8 +177,11 @@ class Source(websocket.WebSocketHandler):
             data = payload(i, n)
             pieces = [data[: n // 3], memoryview(data)[n // 3 : n // 2], data[n // 2 :]]
             await gateway_write_frame(self, pieces, True)
-        for i, n in enumerate(SIZES):
-            self.write_message(("é" * n)[:n] if i % 2 else "t" * n)
+        for i, n in enumerate(SIZES):  # text: as the gateway writes legacy JSON, and stock
+            if i % 2:
+                await gateway_write_frame(self, [("é" * n)[:n].encode()], False)
+            else:
+                self.write_message("t" * n)
         await self.write_message(b"end", binary=True)
 
 
@@ -371,3 +374,38 @@ def test_execute_result_count_from_the_tail_only_where_it_is_top_level():
         j.record([bytearray(p) for p in msg])
         expected = content.get("execution_count", expected)  # as a full parse reads it
         assert j.executions["req"].execution_count == expected
+
+
+def test_wait_subscribed_waits_for_a_message_after_the_call():
+    """After a restart on the same ports the journal's event is still set from the old
+    kernel: waiting must see a new message, or a client connecting right after the restart
+    misses output until the socket has reconnected."""
+    from accel_gateway.journal import OutputJournal
+
+    class Shell:
+        def close(self):
+            pass
+
+    async def main():
+        store = OutputJournal(subscribe_timeout=5)
+        j = store.journals["k"] = KernelJournal("k", 10**6, 10, pack, unpack)
+        j.subscribed.set()  # from before the restart
+        sent = []
+        loop = asyncio.get_running_loop()
+
+        class Kernel:
+            class session:
+                @staticmethod
+                def send(_shell, msg_type):
+                    sent.append(msg_type)
+                    if len(sent) == 2:  # the socket has reconnected: the 2nd nudge is heard
+                        loop.call_later(0.05, j.record, parts("st", msg_type="status"))
+
+            @staticmethod
+            def connect_shell():
+                return Shell()
+
+        await store.wait_subscribed("k", Kernel())
+        assert sent == ["kernel_info_request"] * 2 and j.subscribed.is_set()
+
+    asyncio.run(main())
