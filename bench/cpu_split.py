@@ -1,6 +1,7 @@
 """Where the CPU goes on each path: CPU seconds per process for the same cells.
 
-    python -m bench.cpu_split [--reps 5] [--profile DIR]
+    python -m bench.cpu_split [--reps 5] [--profile DIR [--rate 200] [--native]]
+    python -m bench.cpu_split --floor     # what one loopback TCP hop costs at the least
 
 For direct ZMQ, stock Kernel Gateway and the jupyterlab-accel full path, runs `reps` x (the
 50 x 1 MB stream cell) and `reps` x 30 `1+1` round trips, and reads psutil user+system CPU time of
@@ -10,15 +11,24 @@ OS kernel (system time: socket copies and loopback TCP, which no Python change r
 --profile, py-spy records the gateway and the server during the stream cells (py-spy from PyPI).
 On a 2-core machine every extra process hop competes with kernel and client for the same cores:
 this table shows how much each hop costs.
+
+--floor measures the least CPU a hop can cost here: a forked process that relays 250 x 1 MB
+between two loopback TCP sockets with nothing in Python but the loop, once copying through
+user space (recv_into + sendall: what any user-space relay does at least) and once with
+os.splice through a pipe (the payload never leaves the kernel).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import resource
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -95,6 +105,72 @@ def split(
     return out
 
 
+def _forward(mode: str, listener: socket.socket, sink_port: int, total: int, out) -> None:
+    src, _ = listener.accept()
+    dst = socket.create_connection(("127.0.0.1", sink_port))
+    dst.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    t0 = resource.getrusage(resource.RUSAGE_SELF)
+    left = total
+    if mode == "splice":
+        r, w = os.pipe()
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+        while left:
+            n = os.splice(src.fileno(), w, min(left, 1 << 20))
+            if not n:
+                break
+            left -= n
+            while n:
+                n -= os.splice(r, dst.fileno(), n)
+    else:
+        view = memoryview(bytearray(1_000_000))
+        while left:
+            k = src.recv_into(view, min(left, len(view)))
+            if not k:
+                break
+            dst.sendall(view[:k])
+            left -= k
+    t1 = resource.getrusage(resource.RUSAGE_SELF)
+    out.write(f"{t1.ru_utime - t0.ru_utime} {t1.ru_stime - t0.ru_stime}")
+    out.flush()
+
+
+def hop_floor(mode: str, messages: int = 250, size: int = 1_000_000) -> tuple[float, float]:
+    """(user, system) ms of CPU per MB that a bare relay process spends forwarding."""
+    sink, mid = socket.create_server(("127.0.0.1", 0)), socket.create_server(("127.0.0.1", 0))
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the relay
+        try:
+            os.close(rfd)
+            with os.fdopen(wfd, "w") as out:
+                _forward(mode, mid, sink.getsockname()[1], messages * size, out)
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    src = socket.create_connection(mid.getsockname())
+    src.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    dst, _ = sink.accept()
+
+    def drain():
+        buf, got = bytearray(1 << 20), 0
+        while got < messages * size and (k := dst.recv_into(buf)):
+            got += k
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    data = os.urandom(size)
+    for _ in range(messages):
+        src.sendall(data)
+    reader.join()
+    with os.fdopen(rfd) as inp:
+        user, system = (float(x) for x in inp.read().split())
+    os.waitpid(pid, 0)
+    for s in (src, dst, sink, mid):
+        s.close()
+    mb = messages * size / 1e6
+    return 1000 * user / mb, 1000 * system / mb
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -105,7 +181,15 @@ def main(argv=None):
     ap.add_argument(
         "--native", action="store_true", help="py-spy --native: C frames too (memcpy, syscalls)"
     )
+    ap.add_argument("--floor", action="store_true", help="only the bare-relay floor, 3 runs")
     args = ap.parse_args(argv)
+    if args.floor:
+        print("| bare relay, 250 x 1 MB | ms CPU per MB (user + system), 3 runs |\n|---|---|")
+        for mode in ("copy", "splice"):
+            runs = [hop_floor(mode) for _ in range(3)]
+            cells = ", ".join(f"{u + s:.2f} ({u:.2f} + {s:.2f})" for u, s in runs)
+            print(f"| {mode} | {cells} |")
+        return [1]
     spy_args = ("-r", str(args.rate), *(("--native",) if args.native else ()))
     profile = Path(args.profile) if args.profile else None
     if profile:
