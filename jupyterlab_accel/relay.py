@@ -30,13 +30,14 @@ import asyncio
 import struct
 import sys
 import weakref
+from asyncio import Future
 from collections import deque
 
 from jupyter_server.services.kernels.connection.base import BaseKernelWebsocketConnection
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import (
     WebSocketClientConnection,
     WebSocketClosedError,
@@ -139,8 +140,9 @@ def _ws_header(length: int, binary: bool) -> bytes:
 async def write_frame(handler, frame) -> None:
     """`await handler.write_message(frame, binary=not a str)` without copying a large
     payload: on a plain tornado websocket (no compression, not masking) the frame header and
-    the payload (a binary frame as it is, a text frame UTF-8 encoded) go to the stream as two
-    writes, the payload as a view. Raises WebSocketClosedError like write_message."""
+    the payload (a binary frame as it is, a text frame UTF-8 encoded) go to the stream
+    together (send_pieces), the payload as a view. Raises WebSocketClosedError like
+    write_message."""
     binary = not isinstance(frame, str)
     proto = getattr(handler, "ws_connection", None)
     if (
@@ -158,10 +160,36 @@ async def write_frame(handler, frame) -> None:
     proto._message_bytes_out += len(data)
     proto._wire_bytes_out += len(head) + len(data)
     try:
-        proto.stream.write(head)
-        await proto.stream.write(data)
+        await send_pieces(proto.stream, [head, data])
     except StreamClosedError:
         raise WebSocketClosedError() from None
+
+
+def send_pieces(stream, pieces: list):
+    """stream.write of each piece, in order. On a plain TCP IOStream with nothing queued they
+    first go out in one sendmsg (the frame header and its payload in one syscall and one
+    burst, not two); tornado queues whatever the socket did not take. Returns a Future done
+    once all is written; raises StreamClosedError like stream.write."""
+    if type(stream) is IOStream and not stream.writing() and not stream.closed():
+        try:
+            sent = stream.socket.sendmsg(pieces)
+        except OSError:  # EAGAIN, or an error tornado's own write meets and reports
+            sent = 0
+        rest = []
+        for p in pieces:
+            if sent >= len(p):
+                sent -= len(p)
+                continue
+            rest.append(memoryview(p)[sent:] if sent else p)
+            sent = 0
+        if not rest:
+            done: Future = Future()
+            done.set_result(None)
+            return done
+        pieces = rest
+    for p in pieces:
+        done = stream.write(p)
+    return done
 
 
 class LocalKernelWebsocketConnection(ZMQChannelsWebsocketConnection):

@@ -30,12 +30,13 @@ from __future__ import annotations
 import json
 import struct
 import time
+from asyncio import Future
 from typing import TYPE_CHECKING
 
 import zmq
 from jupyter_client.jsonutil import extract_dates, json_default
 from jupyter_server.services.kernels.connection.base import serialize_binary_message
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketProtocol13
 
 from .journal import load_part
@@ -101,9 +102,9 @@ def ws_header(length: int, binary: bool) -> bytes:
 
 def write_frame(handler, pieces: list, binary: bool = True):
     """handler.write_message(b"".join(pieces), binary) without the join: on a plain tornado
-    websocket (no compression, not masking) the pieces go to the stream one by one, large
-    ones as views, so the payload is never copied in Python. Returns the stream's Future for
-    the last piece; raises WebSocketClosedError like write_message."""
+    websocket (no compression, not masking) the pieces go to the stream as they are (small
+    ones joined), so a large payload is never copied in Python (send_pieces). Returns a
+    Future done once written; raises WebSocketClosedError like write_message."""
     proto = getattr(handler, "ws_connection", None)
     if (
         type(proto) is not WebSocketProtocol13
@@ -117,20 +118,47 @@ def write_frame(handler, pieces: list, binary: bool = True):
     head = ws_header(length, binary)
     proto._message_bytes_out += length
     proto._wire_bytes_out += len(head) + length
-    stream, small, done = proto.stream, [head], None
-    try:
-        for p in pieces:
-            if len(p) < SEPARATE_BYTES:
-                small.append(p)
-                continue
-            if small:
-                stream.write(b"".join(small))
-                small = []
-            done = stream.write(p)
+    chunks, small = [], [head]
+    for p in pieces:  # small pieces joined (cheap), large ones as they are
+        if len(p) < SEPARATE_BYTES:
+            small.append(p)
+            continue
         if small:
-            done = stream.write(b"".join(small))
+            chunks.append(b"".join(small))
+            small = []
+        chunks.append(p)
+    if small:
+        chunks.append(b"".join(small))
+    try:
+        return send_pieces(proto.stream, chunks)
     except StreamClosedError:
         raise WebSocketClosedError() from None
+
+
+def send_pieces(stream, pieces: list):
+    """stream.write of each piece, in order. On a plain TCP IOStream with nothing queued they
+    first go out in one sendmsg (the frame header and its payload in one syscall and one
+    burst, not two); tornado queues whatever the socket did not take. Returns a Future done
+    once all is written; raises StreamClosedError like stream.write."""
+    if type(stream) is IOStream and not stream.writing() and not stream.closed():
+        try:
+            sent = stream.socket.sendmsg(pieces)
+        except OSError:  # EAGAIN, or an error tornado's own write meets and reports
+            sent = 0
+        rest = []
+        for p in pieces:
+            if sent >= len(p):
+                sent -= len(p)
+                continue
+            rest.append(memoryview(p)[sent:] if sent else p)
+            sent = 0
+        if not rest:
+            done: Future = Future()
+            done.set_result(None)
+            return done
+        pieces = rest
+    for p in pieces:
+        done = stream.write(p)
     return done
 
 

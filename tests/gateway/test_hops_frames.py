@@ -409,3 +409,43 @@ def test_wait_subscribed_waits_for_a_message_after_the_call():
         assert sent == ["kernel_info_request"] * 2 and j.subscribed.is_set()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("send_pieces", ["gateway", "relay"])
+def test_send_pieces_partial_sends_keep_order(send_pieces):
+    """One sendmsg where the socket takes it all; what it does not take (a small send buffer,
+    a write already queued) goes through tornado's queue, in order."""
+    from accel_gateway import journal_ws
+    from tornado.iostream import IOStream
+
+    send = journal_ws.send_pieces if send_pieces == "gateway" else relay.send_pieces
+
+    async def main():
+        a, b = socket.socketpair()
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        a.setblocking(False)
+        stream = IOStream(a)
+        rng = random.Random(7)
+        pieces = [rng.randbytes(n) for n in (3, 0, 70_000, 10, 500_000, 1)]
+        want = b"".join(pieces) * 3
+        done = [
+            send(stream, [p if i % 2 else memoryview(p) for i, p in enumerate(pieces)])
+            for _ in range(3)  # the 2nd and 3rd find the 1st still queued
+        ]
+        got = bytearray()
+        b.setblocking(False)
+        loop = asyncio.get_running_loop()
+        while len(got) < len(want):
+            got += await loop.sock_recv(b, 65536)
+        await asyncio.gather(*done)
+        assert bytes(got) == want
+        small = send(stream, [b"x", b"yz"])  # nothing queued: sent at once, done at once
+        assert small.done()
+        assert await loop.sock_recv(b, 10) == b"xyz"
+        stream.close()
+        b.close()
+        with pytest.raises(Exception) as e:
+            send(stream, [b"after close"])
+        assert type(e.value).__name__ == "StreamClosedError"
+
+    asyncio.run(main())
