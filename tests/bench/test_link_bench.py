@@ -36,8 +36,15 @@ def test_link_bench_quick(capsys):
     assert rows[("cell", ours)]["rtts"] < 3, rows[("cell", ours)]
     # Bulk outputs are measured against the link's bandwidth and cannot exceed it uncompressed.
     assert 0 < rows[("text", ours)]["fraction"] <= 1.05
-    # permessage-deflate (negotiated with our gateway) puts more text through the same link.
-    deflate = rows[("text", ours + " + deflate")]
-    assert all_ok(deflate) and deflate["fraction"] > rows[("text", ours)]["fraction"], deflate
+    # Compression (negotiated with our gateway) puts more text through the same link.
+    packed = rows[("text", ours + " + compression")]
+    assert all_ok(packed) and packed["fraction"] > rows[("text", ours)]["fraction"], packed
+    # Round trips: a start is the POST, the websocket's Upgrade on a kept-alive connection and
+    # the cell (no health check, no model GET, no new TCP connection after the first);
+    # Change runtime type opens no connection per request either.
+    start = rows[("start", ours)]
+    assert start["exchanges"] <= 3 and start["conns"] <= 1, start
+    assert rows[("change", ours)]["conns"] <= 2, rows[("change", ours)]
+    assert rows[("upload", ours)]["conns"] <= 1, rows[("upload", ours)]
     printed = capsys.readouterr().out
     assert "### `far`: RTT 80 ms, 50 Mbit/s" in printed and "| Files listing |" in printed
