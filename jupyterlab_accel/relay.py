@@ -27,17 +27,16 @@ the same way."""
 from __future__ import annotations
 
 import asyncio
-import struct
 import sys
 import weakref
-from asyncio import Future
 from collections import deque
 
+from accel_gateway.journal_ws import send_pieces, ws_header
 from jupyter_server.services.kernels.connection.base import BaseKernelWebsocketConnection
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from tornado.iostream import IOStream, StreamClosedError
+from tornado.iostream import StreamClosedError
 from tornado.websocket import (
     WebSocketClientConnection,
     WebSocketClosedError,
@@ -127,16 +126,6 @@ def recycle_frame(conn, frame) -> None:
         proto.recycle(frame)
 
 
-def _ws_header(length: int, binary: bool) -> bytes:
-    """An unmasked, final, uncompressed websocket data frame header (RFC 6455 5.2)."""
-    first = 0x82 if binary else 0x81
-    if length < 126:
-        return struct.pack("!BB", first, length)
-    if length <= 0xFFFF:
-        return struct.pack("!BBH", first, 126, length)
-    return struct.pack("!BBQ", first, 127, length)
-
-
 async def write_frame(handler, frame) -> None:
     """`await handler.write_message(frame, binary=not a str)` without copying a large
     payload: on a plain tornado websocket (no compression, not masking) the frame header and
@@ -156,40 +145,13 @@ async def write_frame(handler, frame) -> None:
     if proto.is_closing():
         raise WebSocketClosedError()
     data = frame if binary else frame.encode("utf-8")
-    head = _ws_header(len(data), binary)
+    head = ws_header(len(data), binary)
     proto._message_bytes_out += len(data)
     proto._wire_bytes_out += len(head) + len(data)
     try:
         await send_pieces(proto.stream, [head, data])
     except StreamClosedError:
         raise WebSocketClosedError() from None
-
-
-def send_pieces(stream, pieces: list):
-    """stream.write of each piece, in order. On a plain TCP IOStream with nothing queued they
-    first go out in one sendmsg (the frame header and its payload in one syscall and one
-    burst, not two); tornado queues whatever the socket did not take. Returns a Future done
-    once all is written; raises StreamClosedError like stream.write."""
-    if type(stream) is IOStream and not stream.writing() and not stream.closed():
-        try:
-            sent = stream.socket.sendmsg(pieces)
-        except OSError:  # EAGAIN, or an error tornado's own write meets and reports
-            sent = 0
-        rest = []
-        for p in pieces:
-            if sent >= len(p):
-                sent -= len(p)
-                continue
-            rest.append(memoryview(p)[sent:] if sent else p)
-            sent = 0
-        if not rest:
-            done: Future = Future()
-            done.set_result(None)
-            return done
-        pieces = rest
-    for p in pieces:
-        done = stream.write(p)
-    return done
 
 
 class LocalKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
