@@ -76,8 +76,24 @@ def test_output_compressed_on_the_link_when_on(far):
     assert wire < 1_500_000, wire  # permessage-deflate was negotiated and used
 
 
-def test_files_answers_gzipped_on_the_link_when_on(far):
-    server, link, gw = far["deflate"], far["link"], far["gw"]
+def test_files_answers_gzipped_on_the_link_when_on(far, tmp_path):
+    # A link and a server of its own: the module's kernels pull these new files back over
+    # the shared link (file sync), which would count in its bytes.
+    gw = far["gw"]
+    link = LinkProcess(gw.port, profile="far")
+    server = server_with(
+        tmp_path / "gzip",
+        [{"name": "far", "url": link.url, "token": gw.token}],
+        extra={"RuntimeRegistry": {"http_compression": "on"}},
+    )
+    try:
+        _gzip_on_the_link(far, gw, link, server)
+    finally:
+        server.stop()
+        link.close()
+
+
+def _gzip_on_the_link(far, gw, link, server):
     folder = gw.root / "many-far"
     folder.mkdir(exist_ok=True)
     for i in range(400):
