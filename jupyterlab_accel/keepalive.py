@@ -14,6 +14,7 @@ HTTP/2, pipelining (one request at a time per connection)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -148,8 +149,9 @@ class KeepAliveHTTPClient:
         bounded: bool = True,
     ) -> HTTPResponse:
         """`on_stream(stream)` is told each connection the request uses (so a caller can cut
-        it); `bounded=False`: not counted in `max_clients` (the caller bounds it). A request that fails on a reused connection before any answer came is sent again
-        once on a new one when it is idempotent or the runtime had closed the connection."""
+        it); `bounded=False`: not counted in `max_clients` (the caller bounds it). An idempotent
+        request that fails on a reused connection before any answer came (the runtime had
+        closed it while idle) is sent again once on a new connection."""
         if self.closed:
             raise RuntimeError("client closed")
         if not bounded:
@@ -191,7 +193,7 @@ class KeepAliveHTTPClient:
                 raise HTTPTimeoutError("Timeout during request") from None
             except (StreamClosedError, ConnectionError) as e:
                 stream.close()
-                if reused and delegate.start is None and _may_resend(request, delegate):
+                if reused and delegate.start is None and _may_resend(request):
                     continue  # the runtime had dropped the idle connection
                 raise _closed_error(e) from None
             except BaseException:
@@ -201,7 +203,7 @@ class KeepAliveHTTPClient:
                 self._busy.discard(stream)
             if delegate.start is None or delegate.closed_early:  # closed before the end
                 stream.close()
-                if reused and delegate.start is None and _may_resend(request, delegate):
+                if reused and delegate.start is None and _may_resend(request):
                     continue
                 raise HTTPStreamClosedError("Connection closed")
             if keep:
@@ -319,7 +321,7 @@ def _keeps_alive(start: httputil.ResponseStartLine, headers: httputil.HTTPHeader
     )
 
 
-def _may_resend(request: HTTPRequest, delegate: _Collect) -> bool:
+def _may_resend(request: HTTPRequest) -> bool:
     # Only what can safely run twice, and only with its whole body at hand (a body producer
     # has been used up). A POST is not sent again: the runtime may have acted on it.
     return request.body_producer is None and request.method in _IDEMPOTENT
@@ -332,8 +334,14 @@ def _closed_error(e: BaseException) -> BaseException:
 
 
 def _ssl_context(request: HTTPRequest) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=request.ca_certs)
-    if request.validate_cert is False:
+    return _ssl_context_for(request.ca_certs, request.validate_cert is not False)
+
+
+@functools.lru_cache(maxsize=16)
+def _ssl_context_for(ca_certs: str | None, validate: bool) -> ssl.SSLContext:
+    """One context per (CA file, validation): the CA file is read once, not per connection."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_certs)
+    if not validate:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     ctx.options |= getattr(ssl, "OP_NO_COMPRESSION", 0)

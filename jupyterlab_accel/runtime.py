@@ -504,16 +504,15 @@ class Runtime:
     def compresses_websockets(self) -> bool:
         """Offer permessage-deflate: "on", or "auto" for a runtime across a network. The
         gateway decides whether to accept."""
-        if self.websocket_compression != "auto":
-            return self.websocket_compression == "on"
-        return self.across_network
+        return self._compresses(self.websocket_compression)
 
     @property
     def compresses_http(self) -> bool:
         """Ask for gzip-encoded answers: "on", or "auto" for a runtime across a network."""
-        if self.http_compression != "auto":
-            return self.http_compression == "on"
-        return self.across_network
+        return self._compresses(self.http_compression)
+
+    def _compresses(self, setting: str) -> bool:
+        return self.across_network if setting == "auto" else setting == "on"
 
     async def websocket_connect(self, request: HTTPRequest, **kw) -> WebSocketClientConnection:
         """tornado's websocket_connect through this runtime's resolver (Unix socket or TCP),

@@ -8,11 +8,11 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 
 import pytest
 from accel_gateway.mounts.fuse import fuse_problem
 
+from tests.support import waiting
 from tests.support.procs import free_port, start_gateway, stop, wait_http
 
 FUSE_PROBLEM = fuse_problem()
@@ -158,10 +158,5 @@ def mount_gateway(tmp_path_factory, moto):
 
 
 def wait_for(pred, timeout: float = 20, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout}s")
+    """tests.support.waiting.wait_for with this folder's argument order and defaults."""
+    return waiting.wait_for(pred, timeout, what, interval)
