@@ -27,10 +27,11 @@ if [ -f labextension/src/index.ts ]; then
     jlpm install
     jlpm build:prod
 fi
-# A dangling link left by an earlier `labextension develop` from another checkout makes pip's
-# editable install fail; `develop --overwrite` below makes the link again.
+# A link left by an earlier `labextension develop` (dangling, or pointing into this very checkout's
+# build) makes pip's editable install fail on the labextension's files; `develop --overwrite`
+# below makes the link again.
 link="$(python3 -c 'import sys; print(sys.prefix)')/share/jupyter/labextensions/jupyterlab-accel"
-if [ -L "$link" ] && [ ! -e "$link" ]; then rm -f "$link"; fi
+if [ -L "$link" ]; then rm -f "$link"; fi
 python3 -m pip install -q --no-build-isolation -e '.[test]'
 if [ -f jupyterlab_accel/labextension/package.json ]; then
     jupyter labextension develop --overwrite . >/dev/null
