@@ -210,14 +210,19 @@ class RemoteKernelManager(ServerKernelManager):
         }
         folder = self.notebook_folder(kwargs.get("cwd"))
         file_sync = getattr(self.parent, "file_sync", None)
+        sync = None
         if file_sync is not None and folder is not None and file_sync.supports(self.rt):
-            await file_sync.before_start(self.rt, folder)  # the kernel starts among its files
+            # The folder goes while the kernel boots (our gateway makes a missing `path`); the
+            # start answers once both are done, so the first cell finds its files.
+            sync = asyncio.ensure_future(file_sync.before_start(self.rt, folder))
             body["path"] = folder
         resp = await self._call("/api/kernels", "POST", self.start_timeout, body=body)
-        if resp.code not in (200, 201):
+        if resp.code not in (200, 201):  # a sync still going ends by itself (its own timeout)
             raise upstream_error(
                 resp, f"runtime {self.rt.name!r} could not start {self.remote_spec!r}"
             )
+        if sync is not None:
+            await sync  # before_start reports its failures in the sync status, never raises
         model = json.loads(resp.body)
         self.remote_id = str(model.get("id") or self.kernel_id)
         if self.remote_id != self.kernel_id:

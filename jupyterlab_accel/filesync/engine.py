@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
-from .rules import PRUNE_DIRS, SyncRules, conflict_name
+from .rules import PRUNE_DIRS, Selection, SyncRules, conflict_name
 
 Stat = tuple[int, int]  # (size, mtime_ns)
 CHUNK = 1 << 20
@@ -192,17 +192,22 @@ class FolderSync:
         async with self.lock:
             self.state = "syncing"
             try:
-                remote = await self.remote.manifest(self.folder)
-                await self._pull_changed(remote)
-                await self._push_changed(remote)
+                # The local scan runs in a thread while the manifest crosses the link.
+                scan = asyncio.ensure_future(asyncio.to_thread(self.rules.select))
+                try:
+                    remote = await self.remote.manifest(self.folder)
+                finally:
+                    sel = await scan
+                if await self._pull_changed(remote):
+                    sel = await asyncio.to_thread(self.rules.select)  # what came back, too
+                await self._push_changed(remote, sel)
                 self._save_records()
                 self._settle()
             except BaseException as e:
                 self._fail(e)
                 raise
 
-    async def _push_changed(self, remote: dict[str, Stat]) -> None:
-        sel = self.rules.select()
+    async def _push_changed(self, remote: dict[str, Stat], sel: Selection) -> None:
         self.left_behind = {
             "ignored": sel.ignored,
             "secrets": sel.secrets,
@@ -264,7 +269,8 @@ class FolderSync:
         else:
             self.state, self.message = "error", str(e) or type(e).__name__
 
-    async def _pull_changed(self, remote: dict[str, Stat]) -> None:
+    async def _pull_changed(self, remote: dict[str, Stat]) -> bool:
+        """Bring back what changed on the runtime; True when a file was written here."""
         wanted: dict[str, str] = {}  # remote rel -> local rel to write (itself or a conflict name)
         budget = self.rules.max_bytes
         for rel, rstat in sorted(remote.items()):
@@ -298,11 +304,12 @@ class FolderSync:
                 self.deleted_on_runtime.append(rel)
                 self._note("deleted_on_runtime", rel)
         if not wanted:
-            return
+            return False
         with tempfile.TemporaryFile() as spool:
             await self.remote.download(self.folder, list(wanted), spool)
             spool.seek(0)
             self._extract(spool, wanted, remote)
+        return True
 
     def _extract(self, spool, wanted: dict[str, str], remote: dict[str, Stat]) -> None:
         with tarfile.open(fileobj=spool, mode="r:") as tar:

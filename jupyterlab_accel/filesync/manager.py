@@ -60,6 +60,7 @@ class FileSync(LoggingConfigurable):
         self.root_dir = root_dir
         self.state_dir = state_dir
         self.folders: dict[tuple[str, str], FolderSync] = {}
+        self.rules: dict[str, SyncRules] = {}  # by folder, shared by the runtimes it goes to
         self.kernels: dict[str, tuple[FolderSync, Any]] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.unsupported: dict[str, str] = {}  # kernel id -> reason, for status
@@ -96,13 +97,15 @@ class FileSync(LoggingConfigurable):
         key = (runtime.name, folder)
         fs = self.folders.get(key)
         if fs is None:
-            rules = SyncRules(
-                self.root_dir,
-                folder,
-                max_bytes=self.max_bytes,
-                include_secrets=self.include_secrets,
-                extra_ignore=self.ignore,
-            )
+            rules = self.rules.get(folder)
+            if rules is None:  # one per folder: a second runtime reuses the patterns' verdicts
+                rules = self.rules[folder] = SyncRules(
+                    self.root_dir,
+                    folder,
+                    max_bytes=self.max_bytes,
+                    include_secrets=self.include_secrets,
+                    extra_ignore=self.ignore,
+                )
             record = None
             if self.state_dir is not None:
                 digest = hashlib.sha256(folder.encode()).hexdigest()[:16]

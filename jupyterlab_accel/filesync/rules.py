@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,7 @@ SECRET_PATTERNS = [
     ".ssh/",
 ]
 CONFLICT_TAG = ".conflict-"
+KEEP, IGNORED, SECRET = 0, 1, 2  # what the patterns say of a path
 
 
 @dataclass
@@ -92,62 +94,101 @@ class SyncRules:
         if self.base != self.root and self.root not in self.base.parents:
             raise ValueError(f"folder {folder!r} is outside the server's root")
         self.max_bytes = max_bytes
-        patterns = list(DEFAULT_IGNORE) + list(extra_ignore or [])
-        gitignore = self.base / ".gitignore"
-        if gitignore.is_file():
-            patterns += gitignore.read_text(errors="replace").splitlines()
-        self.ignore = pathspec.GitIgnoreSpec.from_lines(patterns)
+        self.extra_ignore = list(extra_ignore or [])
         self.secrets = (
             None if include_secrets else pathspec.GitIgnoreSpec.from_lines(SECRET_PATTERNS)
         )
+        self.gitignore_stat: tuple[int, int] | None = None
+        self.verdicts: dict[str, int] = {}  # rel -> KEEP/IGNORED/SECRET: the patterns' cost once
+        self.reload_if_changed()
+
+    def reload_if_changed(self) -> None:
+        """Read the folder's .gitignore again when it changed since the patterns were built."""
+        try:
+            st = (self.base / ".gitignore").stat()
+            now: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            now = None
+        if now == self.gitignore_stat and hasattr(self, "ignore"):
+            return
+        patterns = list(DEFAULT_IGNORE) + self.extra_ignore
+        if now is not None:
+            patterns += (self.base / ".gitignore").read_text(errors="replace").splitlines()
+        self.ignore = pathspec.GitIgnoreSpec.from_lines(patterns)
+        self.gitignore_stat = now
+        self.verdicts = {}
+
+    def verdict(self, rel: str) -> int:
+        v = self.verdicts.get(rel)
+        if v is None:
+            if self.ignore.match_file(rel) or CONFLICT_TAG in rel.rsplit("/", 1)[-1]:
+                v = IGNORED
+            elif self.secrets is not None and self.secrets.match_file(rel):
+                v = SECRET
+            else:
+                v = KEEP
+            self.verdicts[rel] = v
+        return v
 
     def ignored(self, rel: str) -> bool:
-        return self.ignore.match_file(rel) or CONFLICT_TAG in rel.rsplit("/", 1)[-1]
+        return self.verdict(rel) == IGNORED
 
     def is_secret(self, rel: str) -> bool:
-        return self.secrets is not None and self.secrets.match_file(rel)
+        return self.verdict(rel) == SECRET
 
     def inside_root(self, path: Path) -> bool:
         real = path.resolve()
         return real == self.root or self.root in real.parents
 
     def select(self) -> Selection:
-        """Walk the folder (links into the root followed for files only) and apply the rules."""
+        """Walk the folder (links into the root followed for files only) and apply the rules.
+        Blocking (one stat a file); file sync runs it in a thread."""
+        self.reload_if_changed()
         sel = Selection()
         candidates: list[tuple[str, int, int]] = []
-        for dirpath, dirnames, filenames in os.walk(self.base):
-            base = Path(dirpath)
-            keep = []
-            for d in dirnames:
-                rel = (base / d).relative_to(self.base).as_posix()
-                if d in PRUNE_DIRS or self.ignored(rel + "/") or is_virtualenv(base / d):
-                    sel.ignored += 1
-                elif (base / d).is_symlink():
-                    sel.links_out.append(rel + "/")  # folder links are never followed
-                elif self.is_secret(rel + "/"):
-                    sel.secrets.append(rel + "/")
-                else:
-                    keep.append(d)
-            dirnames[:] = keep
-            for name in filenames:
-                p = base / name
-                rel = p.relative_to(self.base).as_posix()
-                if self.ignored(rel):
+        pending = [(str(self.base), "")]
+        while pending:
+            path, prefix = pending.pop()
+            try:
+                entries = list(os.scandir(path))
+            except OSError:
+                continue
+            for entry in entries:
+                rel = prefix + entry.name
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    continue
+                if is_dir:
+                    if (
+                        entry.name in PRUNE_DIRS
+                        or self.ignored(rel + "/")
+                        or is_virtualenv(Path(entry.path))
+                    ):
+                        sel.ignored += 1
+                    elif entry.is_symlink():
+                        sel.links_out.append(rel + "/")  # folder links are never followed
+                    elif self.is_secret(rel + "/"):
+                        sel.secrets.append(rel + "/")
+                    else:
+                        pending.append((entry.path, rel + "/"))
+                    continue
+                verdict = self.verdict(rel)
+                if verdict == IGNORED:
                     sel.ignored += 1
                     continue
-                if self.is_secret(rel):
+                if verdict == SECRET:
                     sel.secrets.append(rel)
                     continue
-                if p.is_symlink() and not self.inside_root(p):
+                if entry.is_symlink() and not self.inside_root(Path(entry.path)):
                     sel.links_out.append(rel)
                     continue
                 try:
-                    st = p.stat()
+                    st = entry.stat()  # follows a link into the root
                 except OSError:
                     continue
-                if not p.is_file():
-                    continue
-                candidates.append((rel, st.st_size, st.st_mtime_ns))
+                if stat.S_ISREG(st.st_mode):
+                    candidates.append((rel, st.st_size, st.st_mtime_ns))
         # Under the cap, small files first: code and small data go, the largest stay behind.
         total = 0
         for rel, size, mtime in sorted(candidates, key=lambda c: (c[1], c[0])):

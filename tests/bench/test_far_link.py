@@ -6,6 +6,7 @@ run, a large output arrives whole, Files uploads in JupyterLab's chunks through
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import pytest
@@ -150,3 +151,29 @@ def test_link_cut_and_restored_every_line_once(far):
 def test_link_process_gives_the_far_profile(far):
     link = far["link"]
     assert dataclasses.astuple(link.profile) == ("far", 0.080, 50e6 / 8)
+
+
+def test_notebook_folder_is_there_when_the_start_answers(far, tmp_path):
+    # The folder crosses the link while the kernel boots; 10 MB at 50 Mbit/s (1.6 s) takes longer than
+    # an answer without it would, so a start that did not wait for its folder shows here.
+    gw = far["gw"]
+    link = LinkProcess(gw.port, profile="far")
+    server = server_with(tmp_path / "sync", [{"name": "far", "url": link.url, "token": gw.token}])
+    try:
+        folder = server.root / "proj-far"
+        folder.mkdir()
+        data = os.urandom(10_000_000)
+        (folder / "weights.bin").write_bytes(data)
+        (folder / "prep.py").write_text("SCALE = 3\n")
+        kid = start_session(server, "accel--far--python3", "proj-far/train.ipynb")["kernel"]["id"]
+        remote = gw.root / "proj-far"
+        assert (remote / "weights.bin").read_bytes() == data, "whole before the start answered"
+        with KernelClient(server.url, kid, server.token, protocol="v1", timeout=60) as c:
+            code = "import os, prep; print(os.getcwd(), os.path.getsize('weights.bin'), prep.SCALE)"
+            r = c.execute(code, timeout=30)
+        cwd, size, scale = r["stdout"].split()
+        assert (cwd, size, scale) == (str(remote.resolve()), "10000000", "3")
+        assert link.stats()["up_bytes"] >= 10_000_000  # it did cross the link
+    finally:
+        server.stop()
+        link.close()

@@ -155,3 +155,17 @@ def test_the_gateway_refuses_paths_out_of_its_workspace(gateway):
     assert r.status_code == 400 and "tar" in r.json()["message"]
     r = requests.post(gateway.url + "/api/accel/filesync/manifest", json={"path": ""})
     assert r.status_code in (401, 403)
+
+
+def test_rules_verdicts_are_kept_and_a_changed_gitignore_is_read_again(tree):
+    rules = SyncRules(tree, "sub/dir", max_bytes=10_000_000)
+    first = rules.select()
+    assert "run.log" not in first.files and "data.csv" in first.files
+    assert rules.verdicts, "the patterns' answers are kept for the next scan"
+    time.sleep(0.01)
+    (tree / "sub/dir/.gitignore").write_text("*.csv\n")  # the user edits it mid-session
+    (tree / "sub/dir/new.txt").write_text("new\n")
+    again = rules.select()
+    assert "data.csv" not in again.files, "the new .gitignore applies"
+    assert "run.log" in again.files and "new.txt" in again.files
+    assert sorted(again.secrets) == sorted(first.secrets)

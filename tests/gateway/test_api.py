@@ -87,3 +87,22 @@ def _registered_setups():
     from accel_gateway.extension import FEATURE_SETUPS
 
     return " ".join(FEATURE_SETUPS)
+
+
+def test_start_makes_a_missing_kernel_folder_inside_the_workspace(gateway):
+    # File sync sends the folder while the kernel boots: the kernel must start in it, not in
+    # the nearest folder that exists yet.
+    r = gateway.api("POST", "/api/kernels", json={"name": "python3", "path": "proj/nb-folder"})
+    assert r.status_code == 201, r.text
+    kid = r.json()["id"]
+    try:
+        with KernelClient(gateway.url, kid, gateway.token) as kc:
+            cwd = kc.eval("__import__('os').getcwd()")
+        assert cwd.strip("'") == str((gateway.root / "proj" / "nb-folder").resolve())
+    finally:
+        gateway.api("DELETE", f"/api/kernels/{kid}")
+    outside = gateway.root.parent / "escaped-folder"
+    r = gateway.api("POST", "/api/kernels", json={"name": "python3", "path": "../escaped-folder"})
+    if r.status_code == 201:
+        gateway.api("DELETE", f"/api/kernels/{r.json()['id']}")
+    assert not outside.exists(), "a start never makes a folder outside the workspace"
