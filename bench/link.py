@@ -128,12 +128,24 @@ class Target:
         self.samples.setdefault(profile, {}).setdefault(op, []).append(row)
 
 
+NOTEBOOK_FOLDER = "nb"  # what file sync moves on Change runtime type: a script and a small CSV
+
+
+def notebook_folder(root: Path) -> None:
+    folder = root / NOTEBOOK_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "prep.py").write_text(
+        "".join(f"def step_{i}(x):\n    return x + {i}\n" for i in range(60))
+    )
+    (folder / "data.csv").write_text("".join(f"{i},{i * 0.5},label-{i % 7}\n" for i in range(5000)))
+
+
 def _session(server: Proc, kernel: str) -> dict:
     r = server.api(
         "POST",
         "/api/sessions",
         json={
-            "path": f"link-{uuid.uuid4().hex[:8]}.ipynb",
+            "path": f"{NOTEBOOK_FOLDER}/link-{uuid.uuid4().hex[:8]}.ipynb",
             "type": "notebook",
             "name": "",
             "kernel": {"name": kernel},
@@ -328,6 +340,7 @@ class Rig:
             srv = self.keep(
                 start_accel_server(tmp / f"accel{len(self.procs)}", {"a": a.far, "b": b.far}, *opts)
             )
+            notebook_folder(srv.root)
             t = Target(
                 "jupyterlab-accel full path" + suffix,
                 srv,
@@ -346,6 +359,7 @@ class Rig:
                 env={"JUPYTER_NO_CONFIG": "1", "JUPYTER_GATEWAY_AUTH_TOKEN": kg.proc.token},
             )
         )
+        notebook_folder(jsg.root)  # the same session path (nothing follows it there)
         self.targets.append(Target("stock --gateway-url", jsg, "python3", "python3-b", [kg.link]))
         self.targets.append(Target("stock KG direct", kg.far, "python3", "python3-b", [kg.link]))
         js = self.hop(start_server(tmp / "js", NOCAP, env={"JUPYTER_NO_CONFIG": "1"}), first, "js")
@@ -355,6 +369,7 @@ class Rig:
         self.files_only = files
         self.boot = a.proc  # our gateway without the link: the kernel's own boot time
         self.boot_samples: list[float] = []
+        self.cell_floor: list[float] = []  # `1+1` on our gateway without the link
 
     def keep(self, proc: Proc) -> Proc:
         self.procs.append(proc)
@@ -404,11 +419,13 @@ BULK = {"text", "html", "upload", "listing"}
 def report(rig: Rig, args) -> list[dict]:
     rows = []
     boot = statistics.median(rig.boot_samples) if rig.boot_samples else float("nan")
+    floor = statistics.median(rig.cell_floor) if rig.cell_floor else float("nan")
     for profile in args.profiles:
         p = PROFILES[profile]
         print(
             f"\n### `{profile}`: RTT {p.rtt * 1e3:g} ms, {p.rate * 8 / 1e6:g} Mbit/s "
-            f"(kernel boot without the link: {boot:.2f} s)\n"
+            f"(without the link: kernel boot {boot:.2f} s, cell `1+1` through our gateway "
+            f"{floor * 1e3:.1f} ms)\n"
         )
         print(
             "| operation | path | seconds | link RTTs | excess RTTs | fraction of link | "
@@ -505,6 +522,10 @@ def main(argv=None):
                 t0 = time.perf_counter()
                 k = WsKernel(rig.boot, "python3")
                 rig.boot_samples.append(time.perf_counter() - t0)
+                for _ in range(args.cells):  # the cell's floor: kernel and gateway, no link
+                    t0 = time.perf_counter()
+                    k.execute("1+1")
+                    rig.cell_floor.append(time.perf_counter() - t0)
                 k.close()
                 for profile in args.profiles:
                     rig.set_profile(profile)
@@ -519,6 +540,7 @@ def main(argv=None):
         "machine": {"cpus": os.cpu_count()},
         "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
         "rows": rows,
+        "without_link": {"boot": rig.boot_samples, "cell": rig.cell_floor},
         "errors": errors,
         "samples": {t.name: t.samples for t in [*rig.targets, rig.files_only]},
     }
