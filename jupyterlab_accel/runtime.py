@@ -26,6 +26,7 @@ from tornado.websocket import WebSocketClientConnection
 
 from .keepalive import KeepAliveHTTPClient
 from .keepalive import websocket_connect as pooled_websocket_connect
+from .uploads import WriteBehindUpload
 
 # No "--" inside a name, so `accel--{runtime}--{spec}` splits back unambiguously.
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -344,6 +345,7 @@ class Runtime:
         self.resolver: Resolver | None = None
         self._http: KeepAliveHTTPClient | None = None
         self._streams = asyncio.Semaphore(max_streams)
+        self.uploads: dict[str, WriteBehindUpload] = {}  # by contents path (handlers/proxy.py)
         self.set_unix_socket(unix_socket)
         # health, refreshed by check()
         self.healthy = False

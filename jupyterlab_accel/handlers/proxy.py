@@ -7,6 +7,8 @@ the runtime (each chunk flushed before the next is read). A multi-GB file never 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import re
 from urllib.parse import parse_qsl, unquote, urlencode
@@ -17,6 +19,7 @@ from jupyter_server.utils import url_path_join
 from tornado import httputil, web
 from tornado.iostream import StreamClosedError
 
+from ..uploads import WriteBehindUpload
 from .base import AccelHandler
 
 _PASS_DOWN = (
@@ -31,6 +34,10 @@ _PASS_DOWN = (
 _PASS_UP = ("Content-Type", "Content-Length")
 # Contents bodies are JSON; JupyterLab uploads big files as 1 MiB chunks, so 256 MiB is ample.
 MAX_CONTENTS_BODY = 256 << 20
+# A JupyterLab upload chunk: 1 MiB as base64 in JSON, about 1.4 MB; bodies up to this are read
+# whole and looked at, larger ones stream through as they are.
+MAX_CHUNK_BODY = 4 << 20
+UPLOAD_IDLE = 120.0  # seconds without a chunk before a written-behind upload is dropped
 
 
 # Query parameters that authenticate to *this* server: never forwarded to a runtime.
@@ -62,6 +69,7 @@ class FilesProxyHandler(AccelHandler):
     SUPPORTED_METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")
     max_body_size = MAX_CONTENTS_BODY
     _queue: asyncio.Queue | None = None
+    _body: bytearray | None = None  # a body read whole: maybe a JupyterLab upload chunk
     _upstream: asyncio.Future | None = None
     _client_gone = False
 
@@ -83,6 +91,9 @@ class FilesProxyHandler(AccelHandler):
         producer = None
         if self.request.method in ("PUT", "POST", "PATCH"):
             self.request.connection.set_max_body_size(self.max_body_size)
+            if await self._may_be_upload_chunk():
+                self._body = bytearray()  # read whole; put() decides (uploads.py)
+                return
             self._queue = asyncio.Queue(maxsize=4)
             producer = self._produce
         self._upstream = asyncio.ensure_future(self._forward(producer))
@@ -125,7 +136,94 @@ class FilesProxyHandler(AccelHandler):
             put.cancel()
 
     async def data_received(self, chunk: bytes):
+        if self._body is not None:
+            self._body += chunk
+            return
         await self._offer(chunk)
+
+    # -- JupyterLab's chunked uploads, written behind (uploads.py) ------------------------------
+    async def _may_be_upload_chunk(self) -> bool:
+        try:
+            length = int(self.request.headers.get("Content-Length", ""))
+        except ValueError:
+            return False
+        if (
+            self.request.method != "PUT"
+            or not self.upstream_path.startswith("/api/contents/")
+            or length > MAX_CHUNK_BODY
+        ):
+            return False
+        if self.rt.info is None:  # not asked yet since this server started
+            await self.registry.check(self.rt)
+        info = self.rt.info if isinstance(self.rt.info, dict) else {}
+        return "uploads" in (info.get("features") or [])
+
+    async def _put_buffered(self) -> None:
+        body = bytes(self._body or b"")
+        try:
+            model = json.loads(body)
+        except ValueError:
+            model = None
+        chunk = model.get("chunk") if isinstance(model, dict) else None
+        if (
+            isinstance(chunk, int)
+            and not isinstance(chunk, bool)
+            and model.get("type") == "file"
+            and model.get("format") == "base64"
+            and isinstance(model.get("content"), str)
+            and await self._write_behind(chunk, model["content"])
+        ):
+            return
+        self._upstream = asyncio.ensure_future(self._forward(body=body))
+        await self._upstream
+
+    async def _write_behind(self, chunk: int, content: str) -> bool:
+        """True when this chunk was handled here; False: stock's own chunk rules apply."""
+        path = unquote(self.upstream_path.split("?", 1)[0][len("/api/contents/") :])
+        uploads = self.rt.uploads
+        up = uploads.get(path)
+        if chunk == 1:
+            if up is not None:
+                up.abort()  # the same file uploaded again: the newest upload wins
+            up = uploads[path] = WriteBehindUpload(
+                self.rt,
+                path,
+                stream_wait=self.registry.stream_wait,
+                timeout=self.registry.stream_timeout,
+            )
+        elif up is None:
+            if chunk == -1:
+                return False  # a one-chunk append: the runtime's contents API does it
+            raise web.HTTPError(
+                409, f"no upload of {path!r} is in progress here (chunk 1 first): upload it again"
+            )
+        elif chunk != -1 and chunk != up.last_chunk + 1:
+            uploads.pop(path, None)
+            up.abort()
+            raise web.HTTPError(400, f"chunk {chunk} of {path!r} came after chunk {up.last_chunk}")
+        try:
+            data = base64.b64decode(content)
+        except (binascii.Error, ValueError):
+            uploads.pop(path, None)
+            up.abort()
+            raise web.HTTPError(400, f"chunk {chunk} of {path!r} is not base64") from None
+        try:
+            if chunk == 1:
+                await up.begin(data)
+            elif chunk == -1:
+                uploads.pop(path, None)
+                self.finish(await up.finish(data))
+                return True
+            else:
+                await up.add(chunk, data)
+        except BaseException:
+            if uploads.get(path) is up:
+                del uploads[path]
+            up.abort()
+            raise
+        up.expire_in(UPLOAD_IDLE, lambda: uploads.pop(path, None) if uploads.get(path) is up else 0)
+        self.finish(up.model())
+        return True
 
     async def _produce(self, write):
         while True:
@@ -134,7 +232,7 @@ class FilesProxyHandler(AccelHandler):
                 return
             await write(chunk)
 
-    async def _forward(self, body_producer=None):
+    async def _forward(self, body_producer=None, body: bytes = b""):
         status: dict = {}
 
         def on_header(line: str):
@@ -178,7 +276,7 @@ class FilesProxyHandler(AccelHandler):
             headers["Accept-Encoding"] = "gzip"
         kw = {"body_producer": body_producer} if body_producer else {}
         if method in ("PUT", "POST", "PATCH") and not body_producer:
-            kw["body"] = b""
+            kw["body"] = body
         req = self.rt.request(
             self.upstream_path,
             method,
@@ -212,7 +310,7 @@ class FilesProxyHandler(AccelHandler):
                 raise _upstream_failed(self.rt, resp.error)
             start_response()
         elif resp.code == 599:  # the runtime went away mid-download: cut the download short
-            self.request.connection.close()
+            self.request.connection.close()  # type: ignore[union-attr]  # HTTP1ServerConnection
             return
         self.finish()
 
@@ -232,6 +330,9 @@ class FilesProxyHandler(AccelHandler):
 
     @web.authenticated
     async def put(self, name, rest=None):
+        if self._body is not None:
+            await self._put_buffered()
+            return
         await self._finish_upload()
 
     post = patch = put

@@ -32,6 +32,7 @@ FEATURE_SETUPS = [
     "accel_gateway.mounts.setup_mounts",
     "accel_gateway.journal_handlers.setup_journal",
     "accel_gateway.filesync.setup_filesync",
+    "accel_gateway.uploads.setup_uploads",
     "accel_gateway.terminals.setup_terminals",
     "accel_gateway.secrets_channel.setup_secrets",
 ]

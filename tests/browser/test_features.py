@@ -1,5 +1,6 @@
 """Status bar GPU memory (NVML double), runtime Files panel upload, Manage sessions."""
 
+import os
 import re
 import time
 
@@ -7,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.doubles.fake_nvml import write_state
+from tests.support.waiting import wait_for
 
 from .conftest import gpu_state, shot
 from .lab import menu, open_notebook, run_cell
@@ -60,6 +62,22 @@ def test_files_panel_upload_then_read_from_cell(lab_env, page, tmp_path):
     shot(page, "files-panel", doc=True)
     out = run_cell(page, 0, f"print(open({str(lab_env.gpu.root / 'hello-upload.txt')!r}).read())")
     assert "uploaded through the Files panel" in out, out
+
+    # Over 1 MiB JupyterLab uploads in chunks, which the server writes behind (uploads.py).
+    big = tmp_path / "weights.bin"
+    big.write_bytes(os.urandom(2_600_000))
+    with page.expect_file_chooser() as chooser:
+        files.locator(
+            ".jp-Toolbar button[title='Upload Files'], .jp-Toolbar [data-command], .jp-id-upload"
+        ).filter(has=page.locator("[data-icon='ui-components:file-upload']")).first.click()
+    chooser.value.set_files(str(big))
+    expect(files.locator(".jp-DirListing-itemText", has_text="weights.bin")).to_be_visible(
+        timeout=30000
+    )
+    landed = lab_env.gpu.root / "weights.bin"
+    wait_for(lambda: landed.is_file() and landed.stat().st_size == 2_600_000, 20, "weights.bin")
+    assert landed.read_bytes() == big.read_bytes()
+    assert not list(lab_env.gpu.root.glob(".weights.bin.accel-upload-*")), "no leftover"
 
     files.locator(".jp-Toolbar [data-command='accel:mount-drive']").click()
     dialog = page.locator(".jp-Dialog")

@@ -20,6 +20,7 @@ SAMPLES = {
     "kernel_id": str(uuid.uuid4()),
     "session_id": str(uuid.uuid4()),
     "mount_id": "0123456789ab",
+    "upload_id": "0" * 32,
     "name": "a",
     "rest": "contents/x.txt",
     "path": "/x.txt",
