@@ -189,6 +189,8 @@ class LinkEmulator:
                 self._pipe(up_reader, writer, self.down, "down", turn),
                 return_exceptions=True,
             )
+        except asyncio.CancelledError:
+            pass  # the emulator is stopping: its connections end with it, quietly
         finally:
             self._writers -= {writer, up_writer}
             for w in (writer, up_writer):

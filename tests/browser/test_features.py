@@ -38,6 +38,18 @@ def test_status_bar_follows_gpu_memory(lab_env, page):
     shot(page, "resources-panel", doc=True)
 
 
+def upload_in_files_panel(page, files, local) -> None:
+    """The panel's Upload button, a file chosen, and the file listed."""
+    with page.expect_file_chooser() as chooser:
+        files.locator(
+            ".jp-Toolbar button[title='Upload Files'], .jp-Toolbar [data-command], .jp-id-upload"
+        ).filter(has=page.locator("[data-icon='ui-components:file-upload']")).first.click()
+    chooser.value.set_files(str(local))
+    expect(files.locator(".jp-DirListing-itemText", has_text=local.name)).to_be_visible(
+        timeout=30000
+    )
+
+
 def test_files_panel_upload_then_read_from_cell(lab_env, page, tmp_path):
     lab_env.write_notebook("files.ipynb", "accel--gpu-box--python3", ["print('x')"])
     open_notebook(page, lab_env, "files.ipynb")
@@ -48,14 +60,7 @@ def test_files_panel_upload_then_read_from_cell(lab_env, page, tmp_path):
     expect(files.locator(".jp-AccelFiles-header")).to_have_text("Runtime: GPU box")
     local = tmp_path / "hello-upload.txt"
     local.write_text("uploaded through the Files panel\n")
-    with page.expect_file_chooser() as chooser:
-        files.locator(
-            ".jp-Toolbar button[title='Upload Files'], .jp-Toolbar [data-command], .jp-id-upload"
-        ).filter(has=page.locator("[data-icon='ui-components:file-upload']")).first.click()
-    chooser.value.set_files(str(local))
-    expect(files.locator(".jp-DirListing-itemText", has_text="hello-upload.txt")).to_be_visible(
-        timeout=20000
-    )
+    upload_in_files_panel(page, files, local)
     assert (
         lab_env.gpu.root / "hello-upload.txt"
     ).read_text() == "uploaded through the Files panel\n"
@@ -66,14 +71,7 @@ def test_files_panel_upload_then_read_from_cell(lab_env, page, tmp_path):
     # Over 1 MiB JupyterLab uploads in chunks, which the server writes behind (uploads.py).
     big = tmp_path / "weights.bin"
     big.write_bytes(os.urandom(2_600_000))
-    with page.expect_file_chooser() as chooser:
-        files.locator(
-            ".jp-Toolbar button[title='Upload Files'], .jp-Toolbar [data-command], .jp-id-upload"
-        ).filter(has=page.locator("[data-icon='ui-components:file-upload']")).first.click()
-    chooser.value.set_files(str(big))
-    expect(files.locator(".jp-DirListing-itemText", has_text="weights.bin")).to_be_visible(
-        timeout=30000
-    )
+    upload_in_files_panel(page, files, big)
     landed = lab_env.gpu.root / "weights.bin"
     wait_for(lambda: landed.is_file() and landed.stat().st_size == 2_600_000, 20, "weights.bin")
     assert landed.read_bytes() == big.read_bytes()
