@@ -173,6 +173,25 @@ def measure(t: Target, profile: str, args, errors: list) -> None:
         file_ops(t, profile, args, fail)
 
 
+def bulk_floor(k, args) -> dict:
+    """The text and HTML cells on our gateway without the link: the kernel's and one hop's
+    own time, which no link can remove."""
+    k.execute(
+        TEXT_SETUP.replace("SIZE", str(args.text_bytes))
+        + HTML_SETUP.replace("SIZE", str(args.html_bytes)),
+        timeout=120,
+    )
+    floor = {}
+    for op, cell in (("text", TEXT_CELL), ("html", HTML_CELL)):
+        t0 = time.perf_counter()
+        if op == "text":
+            k.execute(cell, timeout=120)
+        else:
+            k.kc.execute(cell, timeout=120)
+        floor[op] = time.perf_counter() - t0
+    return floor
+
+
 def bulk_timeout(profile: str, size: int) -> float:
     """Long enough for `size` bytes at a third of the link's rate; a lost output fails fast."""
     return 30 + 3 * size / PROFILES[profile].rate
@@ -370,6 +389,7 @@ class Rig:
         self.boot = a.proc  # our gateway without the link: the kernel's own boot time
         self.boot_samples: list[float] = []
         self.cell_floor: list[float] = []  # `1+1` on our gateway without the link
+        self.bulk_floor: list[dict] = []  # the text and HTML cells there, seconds
 
     def keep(self, proc: Proc) -> Proc:
         self.procs.append(proc)
@@ -420,12 +440,17 @@ def report(rig: Rig, args) -> list[dict]:
     rows = []
     boot = statistics.median(rig.boot_samples) if rig.boot_samples else float("nan")
     floor = statistics.median(rig.cell_floor) if rig.cell_floor else float("nan")
+    bulk = {
+        op: statistics.median(f[op] for f in rig.bulk_floor) if rig.bulk_floor else float("nan")
+        for op in ("text", "html")
+    }
     for profile in args.profiles:
         p = PROFILES[profile]
         print(
             f"\n### `{profile}`: RTT {p.rtt * 1e3:g} ms, {p.rate * 8 / 1e6:g} Mbit/s "
-            f"(without the link: kernel boot {boot:.2f} s, cell `1+1` through our gateway "
-            f"{floor * 1e3:.1f} ms)\n"
+            f"(without the link, through our gateway: kernel boot {boot:.2f} s, cell `1+1` "
+            f"{floor * 1e3:.1f} ms, text output {bulk['text']:.2f} s, DataFrame HTML "
+            f"{bulk['html']:.2f} s)\n"
         )
         print(
             "| operation | path | seconds | link RTTs | excess RTTs | fraction of link | "
@@ -526,6 +551,7 @@ def main(argv=None):
                     t0 = time.perf_counter()
                     k.execute("1+1")
                     rig.cell_floor.append(time.perf_counter() - t0)
+                rig.bulk_floor.append(bulk_floor(k, args))
                 k.close()
                 for profile in args.profiles:
                     rig.set_profile(profile)
@@ -540,7 +566,7 @@ def main(argv=None):
         "machine": {"cpus": os.cpu_count()},
         "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
         "rows": rows,
-        "without_link": {"boot": rig.boot_samples, "cell": rig.cell_floor},
+        "without_link": {"boot": rig.boot_samples, "cell": rig.cell_floor, "bulk": rig.bulk_floor},
         "errors": errors,
         "samples": {t.name: t.samples for t in [*rig.targets, rig.files_only]},
     }

@@ -212,10 +212,14 @@ class RemoteKernelManager(ServerKernelManager):
         file_sync = getattr(self.parent, "file_sync", None)
         sync = None
         if file_sync is not None and folder is not None and file_sync.supports(self.rt):
-            # The folder goes while the kernel boots (our gateway makes a missing `path`); the
-            # start answers once both are done, so the first cell finds its files.
-            sync = asyncio.ensure_future(file_sync.before_start(self.rt, folder))
             body["path"] = folder
+            if file_sync.beside_start(self.rt):
+                # The folder goes while the kernel boots (the gateway makes a missing `path`);
+                # the start answers once both are done, so the first cell finds its files.
+                body["make_path"] = True
+                sync = asyncio.ensure_future(file_sync.before_start(self.rt, folder))
+            else:  # an older gateway: the folder first, then the start
+                await file_sync.before_start(self.rt, folder)
         resp = await self._call("/api/kernels", "POST", self.start_timeout, body=body)
         if resp.code not in (200, 201):  # a sync still going ends by itself (its own timeout)
             raise upstream_error(

@@ -84,9 +84,13 @@ class FileSync(LoggingConfigurable):
         except HTTPClientError as e:
             raise ConnectionError(str(e)) from None
 
-    def supports(self, runtime) -> bool:
+    def supports(self, runtime, feature: str = "filesync") -> bool:
         info = getattr(runtime, "info", None)
-        return isinstance(info, dict) and "filesync" in (info.get("features") or [])
+        return isinstance(info, dict) and feature in (info.get("features") or [])
+
+    def beside_start(self, runtime) -> bool:
+        """The runtime makes a start's missing folder (`make_path`): push and start together."""
+        return self.supports(runtime, "filesync_beside_start")
 
     def folder_for(self, kernel_path: str) -> str | None:
         if self.mode == "off":

@@ -208,6 +208,7 @@ class FetchHandler(FileSyncHandler):
 def setup_filesync(ctx) -> None:
     """The notebook's files following it here (manifest, tar in, tar out)."""
     ctx.features.append("filesync")
+    ctx.features.append("filesync_beside_start")  # a start's `make_path`: push and POST together
     ctx.handlers.extend(
         [
             (r"/api/accel/filesync/manifest", ManifestHandler, {"ctx": ctx}),

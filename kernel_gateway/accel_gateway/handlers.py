@@ -102,6 +102,8 @@ class KernelStartHandler(BodyLimit, MainKernelHandler):
         for key in ("name", "path", "kernel_id"):
             if model.get(key) is not None and not isinstance(model[key], str):
                 raise web.HTTPError(400, f"'{key}' must be a string", reason="bad_request")
+        if not isinstance(model.get("make_path", False), bool):
+            raise web.HTTPError(400, "'make_path' must be true or false", reason="bad_request")
         if model.get("kernel_id") is not None:
             try:
                 uuid.UUID(model["kernel_id"])
@@ -120,6 +122,7 @@ class KernelStartHandler(BodyLimit, MainKernelHandler):
             km.start_kernel(
                 kernel_name=name,
                 path=model.get("path"),
+                make_path=model.get("make_path", False),
                 kernel_id=model.get("kernel_id"),
                 env=km.client_env(model.get("env")),
             )

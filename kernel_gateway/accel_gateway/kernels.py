@@ -94,8 +94,10 @@ class AccelKernelManager(AsyncMappingKernelManager):
         }
 
     def make_folder(self, path: str) -> None:
-        """Make a start's missing working folder inside the workspace: file sync may still be
-        sending it (stock would start the kernel in the nearest folder that exists)."""
+        """Make a start's missing working folder inside the workspace (`make_path`: the server's
+        file sync may still be sending it; stock would start the kernel in the nearest folder
+        that exists, which is also what a start without `make_path` gets, since stock clients
+        send a notebook's path there)."""
         root = os.path.realpath(self.root_dir)
         target = os.path.realpath(os.path.join(root, *[p for p in str(path).split("/") if p]))
         if not target.startswith(root + os.sep) or os.path.exists(target):
@@ -105,13 +107,14 @@ class AccelKernelManager(AsyncMappingKernelManager):
         except OSError as e:
             self.log.warning("Kernel folder %r not made: %s", path, e)
 
-    async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):
+    async def start_kernel(self, *, kernel_id=None, path=None, make_path=False, **kwargs):
         if kernel_id is not None and kernel_id in self:
             return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
         kernel_id = kernel_id or str(uuid.uuid4())
         if path is None:  # jupyter_server would leave the kernel in the gateway's own cwd
             path = ""  # the workspace root, as Colab's kernels start in /content
-        self.make_folder(path)
+        if make_path:
+            self.make_folder(path)
         client_env = dict(kwargs.pop("env", None) or {})
         try:
             requested = requested_count(client_env)

@@ -91,8 +91,10 @@ def _registered_setups():
 
 def test_start_makes_a_missing_kernel_folder_inside_the_workspace(gateway):
     # File sync sends the folder while the kernel boots: the kernel must start in it, not in
-    # the nearest folder that exists yet.
-    r = gateway.api("POST", "/api/kernels", json={"name": "python3", "path": "proj/nb-folder"})
+    # the nearest folder that exists yet. Without `make_path` (stock clients, which send a
+    # notebook's path) stock's rule stays: tests/gateway/test_smoke.py.
+    body = {"name": "python3", "path": "proj/nb-folder", "make_path": True}
+    r = gateway.api("POST", "/api/kernels", json=body)
     assert r.status_code == 201, r.text
     kid = r.json()["id"]
     try:
@@ -102,7 +104,10 @@ def test_start_makes_a_missing_kernel_folder_inside_the_workspace(gateway):
     finally:
         gateway.api("DELETE", f"/api/kernels/{kid}")
     outside = gateway.root.parent / "escaped-folder"
-    r = gateway.api("POST", "/api/kernels", json={"name": "python3", "path": "../escaped-folder"})
+    body = {"name": "python3", "path": "../escaped-folder", "make_path": True}
+    r = gateway.api("POST", "/api/kernels", json=body)
     if r.status_code == 201:
         gateway.api("DELETE", f"/api/kernels/{r.json()['id']}")
     assert not outside.exists(), "a start never makes a folder outside the workspace"
+    r = gateway.api("POST", "/api/kernels", json={"name": "python3", "make_path": "yes"})
+    assert r.status_code == 400 and "make_path" in r.json()["message"]
