@@ -125,15 +125,15 @@ class KeepAliveHTTPClient:
     async def _connect(self, key: _Key, request: HTTPRequest, timeout: float) -> IOStream:
         scheme, host, port = key
         ssl_options = _ssl_context(request) if scheme == "https" else None
-        stream = await asyncio.wait_for(
+        stream = await connect_or_close(
             self.tcp_client.connect(
                 host,
                 port,
                 ssl_options=ssl_options,
                 max_buffer_size=self.max_body_size,
                 source_ip=None,
-            ),
-            timeout,
+                timeout=timeout,
+            )
         )
         stream.set_nodelay(True)
         self.opened += 1
@@ -285,7 +285,9 @@ class _IdleFirst:
         if stream is not None:
             return stream
         kw = {k: v for k, v in kw.items() if k in ("max_buffer_size", "timeout")}
-        stream = await self.pool.tcp_client.connect(host, port, ssl_options=ssl_options, **kw)
+        stream = await connect_or_close(
+            self.pool.tcp_client.connect(host, port, ssl_options=ssl_options, **kw)
+        )
         self.pool.opened += 1
         return stream
 
@@ -310,6 +312,25 @@ def websocket_connect(
     request.headers = httputil.HTTPHeaders(request.headers)
     proxied = cast(HTTPRequest, _RequestProxy(request, HTTPRequest._DEFAULTS))
     return _PooledWebSocket(proxied, pool, **kw).connect_future
+
+
+async def connect_or_close(connecting) -> IOStream:
+    """Await a connect; a caller cancelled meanwhile gets CancelledError and the connection, if
+    it comes, is closed. Cancelling the connect itself could lose a stream that tornado had
+    already handed over (its future done, the task not yet resumed), and asyncio.wait_for on
+    Python 3.11 swallows a cancellation that meets a finished connect: either way an abandoned
+    request kept its connection to a runtime that never answers (tests/faults/test_isolation.py)."""
+    task = asyncio.ensure_future(connecting)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_close_if_connected)
+        raise
+
+
+def _close_if_connected(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is None:
+        task.result().close()
 
 
 def _keeps_alive(start: httputil.ResponseStartLine, headers: httputil.HTTPHeaders) -> bool:
