@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
@@ -26,7 +26,9 @@ from tornado.websocket import WebSocketClientConnection
 
 from .keepalive import KeepAliveHTTPClient
 from .keepalive import websocket_connect as pooled_websocket_connect
-from .uploads import WriteBehindUpload
+
+if TYPE_CHECKING:
+    from .uploads import WriteBehindUpload
 
 # No "--" inside a name, so `accel--{runtime}--{spec}` splits back unambiguously.
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

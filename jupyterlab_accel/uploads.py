@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 from tornado import web
 
+from .remote_kernel import upstream_error
+
 
 def upload_failed(rt, what) -> web.HTTPError:
     return web.HTTPError(502, f"upload to runtime {rt.name!r} failed: {what}")
@@ -42,8 +44,8 @@ class WriteBehindUpload:
 
     async def begin(self, first: bytes) -> None:
         resp = await self.rt.api("/api/accel/uploads", "POST", body={"path": self.path})
-        if resp.code != 201:
-            raise web.HTTPError(resp.code if resp.code < 599 else 502, error_message(resp))
+        if resp.code != 201:  # the runtime's status and message: a bad path answers as stock's
+            raise upstream_error(resp, f"runtime {self.rt.name!r} refused the upload")
         upload_id = json.loads(resp.body)["id"]
         self.sending = asyncio.ensure_future(self._send(upload_id))
         await self.add(1, first)
@@ -71,7 +73,7 @@ class WriteBehindUpload:
         finally:
             slot.close()
         if resp.code != 200:
-            raise upload_failed(self.rt, error_message(resp))
+            raise upload_failed(self.rt, upstream_error(resp, "refused").log_message)
         return json.loads(resp.body)
 
     async def add(self, chunk: int, data: bytes) -> None:
@@ -87,12 +89,10 @@ class WriteBehindUpload:
         await self.add(-1, data)
         await self._put(None)  # the end of the body
         assert self.sending is not None
-        try:
-            return await asyncio.shield(self.sending)
-        except asyncio.CancelledError:
-            if self.sending.cancelled():
-                raise upload_failed(self.rt, "cancelled") from None
-            raise
+        await asyncio.wait([self.sending])
+        if self.sending.cancelled() or self.sending.exception() is not None:
+            self.raise_failure()
+        return self.sending.result()
 
     async def _put(self, item: bytes | None) -> None:
         sending = self.sending
@@ -114,16 +114,11 @@ class WriteBehindUpload:
             raise error
         raise upload_failed(self.rt, error or "the runtime answered before the end")
 
-    def expire_in(self, seconds: float, forget) -> None:
-        """Abort (and `forget()`) unless another chunk comes within `seconds`: a closed tab."""
+    def expire_in(self, seconds: float, drop) -> None:
+        """`drop()` unless another chunk comes within `seconds`: a closed tab."""
         if self.idle is not None:
             self.idle.cancel()
-
-        def expire():
-            forget()
-            self.abort()
-
-        self.idle = asyncio.get_running_loop().call_later(seconds, expire)
+        self.idle = asyncio.get_running_loop().call_later(seconds, drop)
 
     def abort(self) -> None:
         if self.idle is not None:
@@ -146,10 +141,3 @@ class WriteBehindUpload:
             "last_modified": now,
             "size": self.size,
         }
-
-
-def error_message(resp) -> str:
-    try:
-        return json.loads(resp.body or b"{}").get("message") or f"HTTP {resp.code}"
-    except (ValueError, AttributeError):
-        return f"HTTP {resp.code} {resp.reason or ''}".strip()

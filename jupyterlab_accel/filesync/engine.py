@@ -193,11 +193,9 @@ class FolderSync:
             self.state = "syncing"
             try:
                 # The local scan runs in a thread while the manifest crosses the link.
-                scan = asyncio.ensure_future(asyncio.to_thread(self.rules.select))
-                try:
-                    remote = await self.remote.manifest(self.folder)
-                finally:
-                    sel = await scan
+                remote, sel = await asyncio.gather(
+                    self.remote.manifest(self.folder), asyncio.to_thread(self.rules.select)
+                )
                 if await self._pull_changed(remote):
                     sel = await asyncio.to_thread(self.rules.select)  # what came back, too
                 await self._push_changed(remote, sel)

@@ -98,7 +98,7 @@ class SyncRules:
         self.secrets = (
             None if include_secrets else pathspec.GitIgnoreSpec.from_lines(SECRET_PATTERNS)
         )
-        self.gitignore_stat: tuple[int, int] | None = None
+        self.gitignore_stat: tuple[int, int] | None = (-1, -1)  # not read yet
         self.verdicts: dict[str, int] = {}  # rel -> KEEP/IGNORED/SECRET: the patterns' cost once
         self.reload_if_changed()
 
@@ -109,7 +109,7 @@ class SyncRules:
             now: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)
         except OSError:
             now = None
-        if now == self.gitignore_stat and hasattr(self, "ignore"):
+        if now == self.gitignore_stat:
             return
         patterns = list(DEFAULT_IGNORE) + self.extra_ignore
         if now is not None:

@@ -197,31 +197,33 @@ class FilesProxyHandler(AccelHandler):
             raise web.HTTPError(
                 409, f"no upload of {path!r} is in progress here (chunk 1 first): upload it again"
             )
-        elif chunk != -1 and chunk != up.last_chunk + 1:
-            uploads.pop(path, None)
+
+        def drop() -> None:
+            if uploads.get(path) is up:
+                del uploads[path]
             up.abort()
-            raise web.HTTPError(400, f"chunk {chunk} of {path!r} came after chunk {up.last_chunk}")
+
         try:
-            data = base64.b64decode(content)
-        except (binascii.Error, ValueError):
-            uploads.pop(path, None)
-            up.abort()
-            raise web.HTTPError(400, f"chunk {chunk} of {path!r} is not base64") from None
-        try:
+            if chunk != -1 and chunk != up.last_chunk + 1:
+                raise web.HTTPError(
+                    400, f"chunk {chunk} of {path!r} came after chunk {up.last_chunk}"
+                )
+            try:
+                data = base64.b64decode(content)
+            except (binascii.Error, ValueError):
+                raise web.HTTPError(400, f"chunk {chunk} of {path!r} is not base64") from None
             if chunk == 1:
                 await up.begin(data)
             elif chunk == -1:
-                uploads.pop(path, None)
+                del uploads[path]
                 self.finish(await up.finish(data))
                 return True
             else:
                 await up.add(chunk, data)
         except BaseException:
-            if uploads.get(path) is up:
-                del uploads[path]
-            up.abort()
+            drop()
             raise
-        up.expire_in(UPLOAD_IDLE, lambda: uploads.pop(path, None) if uploads.get(path) is up else 0)
+        up.expire_in(UPLOAD_IDLE, drop)
         self.finish(up.model())
         return True
 
